@@ -1,0 +1,63 @@
+//! The HTTP API: router, authentication, and one module per resource.
+
+pub mod auth_mw;
+pub mod error;
+pub mod health;
+pub mod plugins;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, Uri};
+use axum::middleware;
+use std::sync::Arc;
+
+use crate::auth::Auth;
+use crate::config::Config;
+use crate::plugins::PluginRegistry;
+use crate::store::Store;
+pub use error::{ApiError, ApiJson, ApiResult};
+
+/// Shared state of every handler.
+pub struct App {
+    /// Effective configuration.
+    pub config: Arc<Config>,
+    /// Token and tickets.
+    pub auth: Auth,
+    /// Loaded plugins.
+    pub plugins: Arc<PluginRegistry>,
+    /// The database.
+    pub store: Arc<Store>,
+    /// Daemon start time (ms since epoch).
+    pub started_at: u64,
+}
+
+/// Handle to [`App`] used as axum state.
+pub type AppState = Arc<App>;
+
+/// Build the router: `/health` and `/webhooks/*` are open; everything else
+/// requires the bearer token.
+pub fn router(app: AppState) -> Router {
+    let protected = Router::new()
+        .merge(health::protected_routes())
+        .merge(plugins::routes())
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(app.clone(), auth_mw::require_token));
+    Router::new()
+        .merge(health::public_routes())
+        .merge(protected)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(app.config.limits.body_bytes))
+        .with_state(app)
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no route {method} {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}

@@ -1,0 +1,52 @@
+//! `wasmux bench …`: benchmark programs that print tables, each measured
+//! side by side with a baseline in the same run.
+
+mod plugins;
+
+use clap::Subcommand;
+
+/// Benchmarks.
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Plugin runtime: compile, cached load, instantiate from `InstancePre`,
+    /// and the shell provider's output parser (wasm vs native) on 4 KiB chunks.
+    Plugins {
+        /// Iterations per measurement.
+        #[arg(long, default_value_t = 2000)]
+        iterations: usize,
+    },
+}
+
+/// Run a benchmark.
+pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
+    match cmd {
+        BenchCommand::Plugins { iterations } => plugins::run(iterations).await,
+    }
+}
+
+/// Summary statistics of samples in nanoseconds.
+pub struct Stats {
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
+}
+
+/// Mean, p50 and p99 of `samples` (nanoseconds).
+pub fn stats(samples: &mut [u64]) -> Stats {
+    samples.sort_unstable();
+    let n = samples.len().max(1);
+    let at = |q: f64| {
+        samples
+            .get(((n as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(0) as f64
+    };
+    Stats {
+        mean: samples.iter().sum::<u64>() as f64 / n as f64,
+        p50: at(0.5),
+        p99: at(0.99),
+    }
+}

@@ -1,0 +1,117 @@
+//! The `wasmux` command line: the daemon (`serve`) and thin clients of its
+//! HTTP API. Exit codes: 0 ok, 1 failure, 2 usage, 3 daemon unreachable,
+//! 4 not found, 5 rejected (conflict, queue full), 6 the turn failed.
+
+mod client;
+mod plugins_cmd;
+
+pub use client::{CliError, Client};
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Host AI coding agents in tmux; stream, queue, and extend them with WASM.
+#[derive(Parser, Debug)]
+#[command(name = "wasmux", version, about)]
+pub struct Cli {
+    /// State directory (default: $XDG_STATE_HOME/wasmux).
+    #[arg(long, global = true, env = "WASMUX_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Daemon URL for client commands (default: from the state dir's daemon.json).
+    #[arg(long, global = true, env = "WASMUX_URL")]
+    pub url: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the daemon.
+    Serve(ServeArgs),
+    /// Inspect, check and reload plugins.
+    #[command(subcommand)]
+    Plugins(plugins_cmd::PluginsCommand),
+    /// Run a benchmark and print a table.
+    #[command(subcommand)]
+    Bench(crate::bench::BenchCommand),
+}
+
+/// Options of `wasmux serve`.
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Config file (TOML). Also `WASMUX_CONFIG`.
+    #[arg(long, env = "WASMUX_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Listen address (default 127.0.0.1:7420).
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Folder of drop-in plugins (default <state-dir>/plugins).
+    #[arg(long)]
+    pub plugins_dir: Option<PathBuf>,
+}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Parse arguments and run; the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("wasmux: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("wasmux: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    match cli.command {
+        Command::Serve(args) => {
+            init_tracing("info");
+            let mut config =
+                crate::config::Config::load(args.config.as_deref()).map_err(|e| CliError::Other(e.to_string()))?;
+            if let Some(dir) = cli.state_dir {
+                config.state_dir = Some(dir);
+            }
+            if let Some(listen) = args.listen {
+                config.listen = listen;
+            }
+            if let Some(dir) = args.plugins_dir {
+                config.plugins_dir = Some(dir);
+            }
+            crate::server::run(config)
+                .await
+                .map_err(|e| CliError::Other(format!("{e:#}")))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plugins(cmd) => {
+            init_tracing("warn");
+            plugins_cmd::run(cmd, cli.state_dir, cli.url).await
+        }
+        Command::Bench(cmd) => {
+            init_tracing("warn");
+            crate::bench::run(cmd)
+                .await
+                .map_err(|e| CliError::Other(format!("{e:#}")))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

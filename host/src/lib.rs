@@ -1,0 +1,14 @@
+//! wasmux: a daemon that hosts AI coding agents in tmux, streams their
+//! terminals over WebSocket with gapless resume, queues messages durably per
+//! session, and loads providers, webhooks and adapters as WebAssembly
+//! components against the `wasmux:plugin` WIT package.
+
+pub mod api;
+pub mod auth;
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod plugins;
+pub mod server;
+pub mod store;
+pub mod util;

@@ -1,0 +1,5 @@
+//! The `wasmux` command.
+
+fn main() -> std::process::ExitCode {
+    wasmux::cli::main()
+}

@@ -1,0 +1,31 @@
+//! First-party plugins compiled into the binary (built by `host/build.rs`).
+
+/// One embedded plugin.
+pub struct Embedded {
+    /// Plugin name.
+    pub name: &'static str,
+    /// The component.
+    pub wasm: &'static [u8],
+    /// Its manifest.
+    pub manifest: &'static str,
+}
+
+macro_rules! embed {
+    ($($name:literal),* $(,)?) => {
+        /// Every embedded plugin.
+        pub const EMBEDDED: &[Embedded] = &[$(
+            Embedded {
+                name: $name,
+                wasm: include_bytes!(concat!(env!("WASMUX_BUILT_PLUGINS"), "/", $name, ".wasm")),
+                manifest: include_str!(concat!(env!("WASMUX_BUILT_PLUGINS"), "/", $name, ".toml")),
+            },
+        )*];
+    };
+}
+
+embed!("shell");
+
+/// Directory holding every plugin `build.rs` built (embedded ones and the
+/// test plugins), each as `<name>.wasm` + `<name>.toml`. For tests and
+/// benchmarks.
+pub const BUILT_PLUGINS_DIR: &str = env!("WASMUX_BUILT_PLUGINS");

@@ -1,0 +1,85 @@
+//! The embedded store: one SQLite database (`<state>/wasmux.db`, WAL mode)
+//! for sessions, messages, events and plugin key-value data.
+//!
+//! SQLite (rusqlite, bundled) rather than redb: the queue needs secondary
+//! indexes (per-session FIFO order, idempotency keys, status) and atomic
+//! multi-row updates, which SQL expresses directly; it is one C library
+//! compiled once, and `sqlite3` can inspect a live daemon's state.
+
+mod kv;
+
+pub use kv::KV_MAX_KEY;
+pub use kv::KV_MAX_VALUE;
+
+use rusqlite::Connection;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A value broke a limit.
+    #[error("{0}")]
+    Limit(String),
+}
+
+/// How hard commits are pushed to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// Survives a daemon crash (SIGKILL); a power cut may lose the last commits.
+    Normal,
+    /// Also survives a power cut (fsync on every commit).
+    Full,
+}
+
+/// Handle to the database. Cheap to share behind an `Arc`.
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS kv (
+    plugin TEXT NOT NULL,
+    key    TEXT NOT NULL,
+    value  BLOB NOT NULL,
+    PRIMARY KEY (plugin, key)
+) WITHOUT ROWID;
+"#;
+
+impl Store {
+    /// Open (creating if needed) the database at `path`.
+    pub fn open(path: &Path, durability: Durability) -> Result<Store, StoreError> {
+        let conn = Connection::open(path)?;
+        Self::init(conn, durability)
+    }
+
+    /// An in-memory database (for `wasmux plugins check` and unit tests).
+    pub fn in_memory() -> Result<Store, StoreError> {
+        Self::init(Connection::open_in_memory()?, Durability::Normal)
+    }
+
+    fn init(conn: Connection, durability: Durability) -> Result<Store, StoreError> {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(
+            None,
+            "synchronous",
+            match durability {
+                Durability::Normal => "NORMAL",
+                Durability::Full => "FULL",
+            },
+        )?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Store { conn: Mutex::new(conn) })
+    }
+
+    /// Exclusive access to the connection.
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

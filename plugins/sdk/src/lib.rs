@@ -1,0 +1,82 @@
+//! The wasmux plugin SDK for Rust.
+//!
+//! Enable the feature of your plugin's kind (`provider`, `webhook` or
+//! `adapter`), implement the matching trait, and call its macro:
+//!
+//! ```ignore
+//! struct Echo;
+//! impl wasmux_sdk::WebhookHandler for Echo {
+//!     fn handle(req: HttpRequest) -> Result<Reply, PluginError> { ... }
+//! }
+//! wasmux_sdk::webhook!(Echo);
+//! ```
+//!
+//! The generated bindings stay available under [`bindings`] for anything the
+//! traits do not cover.
+
+#[cfg(any(
+    all(feature = "provider", feature = "webhook"),
+    all(feature = "provider", feature = "adapter"),
+    all(feature = "webhook", feature = "adapter")
+))]
+compile_error!("enable exactly one of the features `provider`, `webhook`, `adapter` (build each plugin on its own)");
+
+#[cfg(not(any(feature = "provider", feature = "webhook", feature = "adapter")))]
+compile_error!("enable one of the features `provider`, `webhook`, `adapter`");
+
+/// Generated bindings for the enabled world.
+pub mod bindings {
+    #[cfg(feature = "provider")]
+    wit_bindgen::generate!({
+        world: "provider",
+        path: "../../wit",
+        pub_export_macro: true,
+        export_macro_name: "export_provider",
+        default_bindings_module: "wasmux_sdk::bindings",
+    });
+    #[cfg(feature = "webhook")]
+    wit_bindgen::generate!({
+        world: "webhook",
+        path: "../../wit",
+        pub_export_macro: true,
+        export_macro_name: "export_webhook",
+        default_bindings_module: "wasmux_sdk::bindings",
+    });
+    #[cfg(feature = "adapter")]
+    wit_bindgen::generate!({
+        world: "adapter",
+        path: "../../wit",
+        pub_export_macro: true,
+        export_macro_name: "export_adapter",
+        default_bindings_module: "wasmux_sdk::bindings",
+    });
+}
+
+pub use bindings::wasmux::plugin::types::*;
+pub use bindings::wasmux::plugin::{clock, config, log};
+
+mod logging;
+pub use logging::*;
+
+#[cfg(feature = "provider")]
+mod provider;
+#[cfg(feature = "provider")]
+pub use provider::*;
+
+#[cfg(feature = "webhook")]
+mod webhook;
+#[cfg(feature = "webhook")]
+pub use webhook::*;
+
+#[cfg(feature = "adapter")]
+mod adapter;
+#[cfg(feature = "adapter")]
+pub use adapter::*;
+
+/// Shorthand for a [`PluginError`].
+pub fn error(kind: ErrorKind, message: impl Into<String>) -> PluginError {
+    PluginError {
+        kind,
+        message: message.into(),
+    }
+}
