@@ -38,7 +38,7 @@ fn main() -> Result<()> {
         copy_if_changed(&wasm, &out_dir.join(format!("{name}.wasm")))?;
         copy_if_changed(&root.join(manifest), &out_dir.join(format!("{name}.toml")))?;
     }
-    println!("cargo:rustc-env=WASMUX_BUILT_PLUGINS={}", out_dir.display());
+    println!("cargo:rustc-env=BUILT_WASMUX_PLUGINS={}", out_dir.display());
     Ok(())
 }
 

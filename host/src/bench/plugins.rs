@@ -35,15 +35,24 @@ fn chunks(count: usize) -> Vec<Vec<u8>> {
     stream.chunks(4096).take(count).map(<[u8]>::to_vec).collect()
 }
 
-/// What the wasm provider does per chunk, natively: scan, and build one
-/// output string per text piece.
-fn native_parse(scanner: &mut osc::Scanner, data: &[u8], pieces: &mut Vec<osc::Piece>) -> usize {
+/// What the wasm provider does per chunk, natively: scan, then turn pieces
+/// into events with the same rules (output only while a command runs).
+fn native_parse(scanner: &mut osc::Scanner, running: &mut bool, data: &[u8], pieces: &mut Vec<osc::Piece>) -> usize {
     pieces.clear();
     scanner.feed(data, pieces);
-    let mut events = Vec::new();
+    let mut events: Vec<String> = Vec::new();
     for p in pieces.drain(..) {
-        if let osc::Piece::Text(t) = p {
-            events.push(t);
+        match p {
+            osc::Piece::Text(t) if *running => events.push(t),
+            osc::Piece::Mark(osc::Mark::Executed) => {
+                *running = true;
+                events.push("task-started".into());
+            }
+            osc::Piece::Mark(osc::Mark::Finished(code)) if *running => {
+                *running = false;
+                events.push(format!("task-complete {code:?}"));
+            }
+            _ => {}
         }
     }
     std::hint::black_box(&events);
@@ -138,13 +147,14 @@ pub(super) async fn run(iterations: usize) -> anyhow::Result<()> {
     let wasm = stats(&mut wasm);
 
     let mut scanner = osc::Scanner::new();
+    let mut running = false;
     let mut pieces = Vec::new();
     let mut native = Vec::with_capacity(iterations);
     let mut native_events = 0usize;
     let started = Instant::now();
     for c in &data {
         let t = Instant::now();
-        native_events += native_parse(&mut scanner, c, &mut pieces);
+        native_events += native_parse(&mut scanner, &mut running, c, &mut pieces);
         native.push(t.elapsed().as_nanos() as u64);
     }
     let native_total = started.elapsed();

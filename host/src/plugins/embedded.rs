@@ -16,8 +16,8 @@ macro_rules! embed {
         pub const EMBEDDED: &[Embedded] = &[$(
             Embedded {
                 name: $name,
-                wasm: include_bytes!(concat!(env!("WASMUX_BUILT_PLUGINS"), "/", $name, ".wasm")),
-                manifest: include_str!(concat!(env!("WASMUX_BUILT_PLUGINS"), "/", $name, ".toml")),
+                wasm: include_bytes!(concat!(env!("BUILT_WASMUX_PLUGINS"), "/", $name, ".wasm")),
+                manifest: include_str!(concat!(env!("BUILT_WASMUX_PLUGINS"), "/", $name, ".toml")),
             },
         )*];
     };
@@ -28,4 +28,4 @@ embed!("shell");
 /// Directory holding every plugin `build.rs` built (embedded ones and the
 /// test plugins), each as `<name>.wasm` + `<name>.toml`. For tests and
 /// benchmarks.
-pub const BUILT_PLUGINS_DIR: &str = env!("WASMUX_BUILT_PLUGINS");
+pub const BUILT_PLUGINS_DIR: &str = env!("BUILT_WASMUX_PLUGINS");

@@ -37,7 +37,7 @@ fn misbehave() -> Update {
         }
         Some("trap") => core::arch::wasm32::unreachable(),
         Some("flood") => {
-            for i in 0..200_000 {
+            for i in 0..20_000 {
                 info(&format!("flood line {i}"));
             }
             let mut u = empty_update();

@@ -1,0 +1,262 @@
+//! A daemon per test: its own state dir (and with it its own tmux socket),
+//! port chosen by the OS, killed and cleaned up on drop.
+
+#![allow(dead_code)]
+
+use anyhow::{Context, Result, bail};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Directory of every plugin built by host/build.rs.
+pub fn built_plugins() -> PathBuf {
+    PathBuf::from(wasmux::plugins::embedded::BUILT_PLUGINS_DIR)
+}
+
+/// Copy built plugin `built` into `dir` as `name`, rewriting its manifest's
+/// name and appending `extra` TOML (e.g. a `[config]` table).
+pub fn install_plugin(dir: &Path, built: &str, name: &str, extra: &str) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let src = built_plugins();
+    let manifest = std::fs::read_to_string(src.join(format!("{built}.toml")))?;
+    let mut out = String::new();
+    for line in manifest.lines() {
+        if line.starts_with("name =") {
+            out.push_str(&format!("name = \"{name}\"\n"));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out.push_str(extra);
+    // Manifest first, then the wasm: the daemon picks the pair up whole.
+    std::fs::write(dir.join(format!("{name}.toml")), out)?;
+    let tmp = dir.join(format!(".{name}.wasm.tmp"));
+    std::fs::copy(src.join(format!("{built}.wasm")), &tmp)?;
+    std::fs::rename(tmp, dir.join(format!("{name}.wasm")))?;
+    Ok(())
+}
+
+/// A running daemon.
+pub struct TestDaemon {
+    child: Option<Child>,
+    /// State dir (deleted on drop).
+    pub dir: tempfile::TempDir,
+    /// Config file contents.
+    pub config: String,
+    /// Bound address.
+    pub addr: SocketAddr,
+    /// API token.
+    pub token: String,
+    /// HTTP client.
+    pub http: reqwest::Client,
+    log: PathBuf,
+}
+
+impl TestDaemon {
+    /// Start with default config.
+    pub async fn start() -> Result<TestDaemon> {
+        Self::start_with("", |_| Ok(())).await
+    }
+
+    /// Start with `config` TOML after `prepare` ran on the state dir.
+    pub async fn start_with(config: &str, prepare: impl FnOnce(&Path) -> Result<()>) -> Result<TestDaemon> {
+        let dir = tempfile::Builder::new().prefix("wasmux-test-").tempdir()?;
+        prepare(dir.path())?;
+        let mut d = TestDaemon {
+            child: None,
+            log: dir.path().join("daemon.log"),
+            dir,
+            config: config.to_string(),
+            addr: "127.0.0.1:0".parse()?,
+            token: String::new(),
+            http: reqwest::Client::new(),
+        };
+        d.spawn().await?;
+        Ok(d)
+    }
+
+    /// The state dir.
+    pub fn state_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The plugins folder.
+    pub fn plugins_dir(&self) -> PathBuf {
+        self.dir.path().join("plugins")
+    }
+
+    async fn spawn(&mut self) -> Result<()> {
+        let config_path = self.dir.path().join("config.toml");
+        std::fs::write(&config_path, &self.config)?;
+        let info = self.dir.path().join("daemon.json");
+        let _ = std::fs::remove_file(&info);
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
+        let child = Command::new(env!("CARGO_BIN_EXE_wasmux"))
+            .arg("serve")
+            .arg("--state-dir")
+            .arg(self.dir.path())
+            .arg("--config")
+            .arg(&config_path)
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .env("RUST_LOG", "info,wasmux=debug")
+            .env_remove("WASMUX_URL")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("spawning wasmux serve")?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Ok(bytes) = std::fs::read(&info)
+                && let Ok(v) = serde_json::from_slice::<Value>(&bytes)
+            {
+                self.addr = v["addr"].as_str().context("addr")?.parse()?;
+                break;
+            }
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                bail!("daemon exited early with {status}:\n{}", self.log_text());
+            }
+            if Instant::now() > deadline {
+                bail!("daemon did not start:\n{}", self.log_text());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.token = std::fs::read_to_string(self.dir.path().join("token"))?
+            .trim()
+            .to_string();
+        Ok(())
+    }
+
+    /// The daemon's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `http://addr{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// A request with the token.
+    pub fn req(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, self.url(path)).bearer_auth(&self.token)
+    }
+
+    /// Send and decode JSON (Null if the body is not JSON).
+    pub async fn send(&self, rb: reqwest::RequestBuilder) -> Result<(StatusCode, Value)> {
+        let resp = rb.send().await?;
+        let status = resp.status();
+        let bytes = resp.bytes().await?;
+        Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+    }
+
+    /// `GET` with the token.
+    pub async fn get(&self, path: &str) -> Result<(StatusCode, Value)> {
+        self.send(self.req(Method::GET, path)).await
+    }
+
+    /// `POST` JSON with the token.
+    pub async fn post(&self, path: &str, body: Value) -> Result<(StatusCode, Value)> {
+        self.send(self.req(Method::POST, path).json(&body)).await
+    }
+
+    /// `DELETE` with the token.
+    pub async fn delete(&self, path: &str) -> Result<(StatusCode, Value)> {
+        self.send(self.req(Method::DELETE, path)).await
+    }
+
+    /// Wait until `f` returns Some, polling every 50 ms, up to `timeout`.
+    pub async fn wait_for<T, F, Fut>(&self, timeout: Duration, what: &str, mut f: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<T>>>,
+    {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(v) = f().await? {
+                return Ok(v);
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "timed out after {timeout:?} waiting for {what}\n--- daemon log ---\n{}",
+                    tail(&self.log_text(), 60)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The row of `GET /plugins` for `name`, if listed.
+    pub async fn plugin(&self, name: &str) -> Result<Option<Value>> {
+        let (_, list) = self.get("/plugins").await?;
+        Ok(list["plugins"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["name"] == name)
+            .cloned())
+    }
+
+    /// Kill the daemon with SIGKILL (no cleanup) and wait for it.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Stop with SIGTERM and wait.
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = c.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = c.kill();
+        c.wait().ok()
+    }
+
+    /// Start again on the same state dir (after `kill9` or `terminate`).
+    pub async fn restart(&mut self) -> Result<()> {
+        self.kill9();
+        self.spawn().await
+    }
+
+    /// The tmux socket of this daemon.
+    pub fn tmux_socket(&self) -> PathBuf {
+        self.dir.path().join("tmux.sock")
+    }
+}
+
+/// The last `n` lines of `s`.
+pub fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+impl Drop for TestDaemon {
+    fn drop(&mut self) {
+        self.kill9();
+        let socket = self.tmux_socket();
+        if socket.exists() {
+            let _ = Command::new("tmux")
+                .arg("-S")
+                .arg(&socket)
+                .arg("kill-server")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
