@@ -4,6 +4,7 @@ pub mod auth_mw;
 pub mod error;
 pub mod health;
 pub mod plugins;
+pub mod sessions;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::plugins::PluginRegistry;
+use crate::session::SessionManager;
 use crate::store::Store;
 pub use error::{ApiError, ApiJson, ApiResult};
 
@@ -27,6 +29,8 @@ pub struct App {
     pub plugins: Arc<PluginRegistry>,
     /// The database.
     pub store: Arc<Store>,
+    /// Sessions.
+    pub sessions: Arc<SessionManager>,
     /// Daemon start time (ms since epoch).
     pub started_at: u64,
 }
@@ -40,10 +44,13 @@ pub fn router(app: AppState) -> Router {
     let protected = Router::new()
         .merge(health::protected_routes())
         .merge(plugins::routes())
+        .merge(sessions::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), auth_mw::require_token));
     Router::new()
         .merge(health::public_routes())
+        // Authenticates itself: bearer header or single-use ticket.
+        .route("/sessions/{name}/stream", axum::routing::get(crate::stream::ws::handler))
         .merge(protected)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(app.config.limits.body_bytes))
@@ -60,4 +67,12 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
         "method_not_allowed",
         format!("{method} is not allowed on {}", uri.path()),
     )
+}
+
+impl App {
+    /// Answer permission request `id` of session `name`.
+    pub async fn answer_permission(&self, name: &str, id: &str, decision: &str) -> Result<(), ApiError> {
+        let _ = (decision, self.sessions.get(name)?);
+        Err(ApiError::not_found(format!("session `{name}` has no pending permission request `{id}`")))
+    }
 }

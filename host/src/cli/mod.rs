@@ -34,6 +34,14 @@ pub enum Command {
     /// Inspect, check and reload plugins.
     #[command(subcommand)]
     Plugins(plugins_cmd::PluginsCommand),
+    /// A fake coding agent for the terminal (no API key): the `demo` provider runs it.
+    DemoAgent(crate::demo_agent::DemoArgs),
+    /// (internal) Record a pane's raw output into DIR; run by tmux `pipe-pane`.
+    #[command(hide = true)]
+    PipeSink {
+        /// Directory for the raw files.
+        dir: PathBuf,
+    },
     /// Run a benchmark and print a table.
     #[command(subcommand)]
     Bench(crate::bench::BenchCommand),
@@ -106,6 +114,11 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Plugins(cmd) => {
             init_tracing("warn");
             plugins_cmd::run(cmd, cli.state_dir, cli.url).await
+        }
+        Command::DemoAgent(args) => Ok(crate::demo_agent::main(args)),
+        Command::PipeSink { dir } => {
+            crate::tmux::sink::run(&dir).map_err(|e| CliError::Other(format!("pipe-sink: {e}")))?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Bench(cmd) => {
             init_tracing("warn");

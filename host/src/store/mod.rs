@@ -7,6 +7,9 @@
 //! compiled once, and `sqlite3` can inspect a live daemon's state.
 
 mod kv;
+mod sessions;
+
+pub use sessions::SessionRow;
 
 pub use kv::KV_MAX_KEY;
 pub use kv::KV_MAX_VALUE;
@@ -48,6 +51,23 @@ CREATE TABLE IF NOT EXISTS kv (
     value  BLOB NOT NULL,
     PRIMARY KEY (plugin, key)
 ) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS sessions (
+    name       TEXT PRIMARY KEY,
+    provider   TEXT NOT NULL,
+    cwd        TEXT NOT NULL,
+    args       TEXT NOT NULL,
+    env        TEXT NOT NULL,
+    cols       INTEGER NOT NULL,
+    rows       INTEGER NOT NULL,
+    uuid       TEXT NOT NULL,
+    nonce      TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    status     TEXT NOT NULL,
+    exit_code  INTEGER,
+    labels     TEXT NOT NULL DEFAULT '{}',
+    launch     TEXT NOT NULL DEFAULT '{}'
+);
 "#;
 
 impl Store {

@@ -1,0 +1,528 @@
+//! The set of sessions: create (launch through the provider plugin into a
+//! fresh tmux session with its pipe sink), re-attach after a daemon
+//! restart, supervise the control client, and delete.
+
+use rand::RngCore;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::sync::{broadcast, watch};
+
+use super::ingest::{self, Ended};
+use super::launch::{valid_env_name, write_script};
+use super::raw::RawReader;
+use super::{ExitInfo, IngestState, Session, StateInfo};
+use crate::config::Config;
+use crate::outlog::OutputLog;
+use crate::plugins::provider_instance::{self, LaunchRequest, LaunchSpec};
+use crate::plugins::{Capability, Kind, PluginError, PluginRegistry};
+use crate::store::{SessionRow, Store};
+use crate::tmux::client::ControlClient;
+use crate::tmux::{Tmux, TmuxError, shell_quote, validate_session_name};
+
+/// Body of `POST /sessions`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSession {
+    /// Session name (`[A-Za-z0-9_-]{1,64}`); generated if absent.
+    pub name: Option<String>,
+    /// Provider plugin, e.g. `shell` or `demo`.
+    pub provider: String,
+    /// Working directory (absolute; default: the daemon user's home).
+    pub cwd: Option<String>,
+    /// Extra arguments for the agent.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Extra environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Terminal width (default from config).
+    pub cols: Option<u16>,
+    /// Terminal height (default from config).
+    pub rows: Option<u16>,
+}
+
+/// Why a session operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// Bad input (400).
+    #[error("{0}")]
+    Invalid(String),
+    /// No such session (404).
+    #[error("no session named `{0}`")]
+    NotFound(String),
+    /// A session of that name exists (409).
+    #[error("a session named `{0}` already exists")]
+    Exists(String),
+    /// The session's agent has exited (409).
+    #[error("session `{0}` has exited")]
+    Exited(String),
+    /// The provider plugin failed or refused.
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    /// tmux failed.
+    #[error(transparent)]
+    Tmux(#[from] TmuxError),
+    /// Storage failed.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<crate::store::StoreError> for SessionError {
+    fn from(e: crate::store::StoreError) -> Self {
+        SessionError::Internal(e.to_string())
+    }
+}
+
+impl From<crate::outlog::LogError> for SessionError {
+    fn from(e: crate::outlog::LogError) -> Self {
+        SessionError::Internal(format!("output log: {e}"))
+    }
+}
+
+impl From<std::io::Error> for SessionError {
+    fn from(e: std::io::Error) -> Self {
+        SessionError::Internal(e.to_string())
+    }
+}
+
+/// Creates, restores, finds and deletes sessions.
+pub struct SessionManager {
+    /// The tmux server.
+    pub tmux: Tmux,
+    store: Arc<Store>,
+    plugins: Arc<PluginRegistry>,
+    config: Arc<Config>,
+    sessions_dir: PathBuf,
+    exe: PathBuf,
+    sessions: RwLock<BTreeMap<String, Arc<Session>>>,
+    stops: Mutex<HashMap<String, watch::Sender<bool>>>,
+    create_lock: tokio::sync::Mutex<()>,
+    /// New sessions, for subscribers (providers, metrics).
+    pub created: broadcast::Sender<Arc<Session>>,
+}
+
+fn random_hex(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    rand::rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+fn uuid_v4() -> String {
+    let mut b = [0u8; 16];
+    rand::rng().fill_bytes(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+}
+
+impl SessionManager {
+    /// A manager keeping session data under `state_dir/sessions`.
+    pub fn new(state_dir: &Path, store: Arc<Store>, plugins: Arc<PluginRegistry>, config: Arc<Config>) -> std::io::Result<SessionManager> {
+        let sessions_dir = state_dir.join("sessions");
+        std::fs::create_dir_all(&sessions_dir)?;
+        Ok(SessionManager {
+            tmux: Tmux::new(state_dir)?,
+            store,
+            plugins,
+            config,
+            sessions_dir,
+            exe: std::env::current_exe()?,
+            sessions: RwLock::new(BTreeMap::new()),
+            stops: Mutex::new(HashMap::new()),
+            create_lock: tokio::sync::Mutex::new(()),
+            created: broadcast::channel(64).0,
+        })
+    }
+
+    /// The session named `name`.
+    pub fn get(&self, name: &str) -> Result<Arc<Session>, SessionError> {
+        self.sessions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+            .ok_or_else(|| SessionError::NotFound(name.to_string()))
+    }
+
+    /// Every session, by name.
+    pub fn list(&self) -> Vec<Arc<Session>> {
+        self.sessions.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+    }
+
+    /// The `pipe-pane` shell command (`#` doubled: tmux expands formats in it).
+    fn sink_command(&self, raw_dir: &Path) -> String {
+        format!(
+            "exec {} pipe-sink {}",
+            shell_quote(&self.exe.to_string_lossy()),
+            shell_quote(&raw_dir.to_string_lossy())
+        )
+        .replace('#', "##")
+    }
+
+    fn open_log(&self, dir: &Path) -> Result<Arc<OutputLog>, SessionError> {
+        Ok(Arc::new(OutputLog::open(&dir.join("log"), self.config.stream.retention_bytes)?))
+    }
+
+    fn build_session(&self, row: SessionRow, dir: PathBuf, log: Arc<OutputLog>, state: StateInfo) -> Arc<Session> {
+        let ingested = log.meta().last_raw_end;
+        Arc::new(Session {
+            name: row.name.clone(),
+            dir,
+            row: Mutex::new(row),
+            log,
+            pane: Mutex::new(None),
+            control: Mutex::new(None),
+            live: broadcast::channel(self.config.stream.client_buffer_frames.max(16)).0,
+            state: watch::channel(state).0,
+            exit: watch::channel(None).0,
+            ingest: Mutex::new(IngestState::default()),
+            ingested: watch::channel(ingested).0,
+            stream_clients: Default::default(),
+            tmux: self.tmux.clone(),
+        })
+    }
+
+    /// Create a session: ask the provider how to launch, start it in tmux.
+    pub async fn create(self: &Arc<Self>, req: CreateSession) -> Result<Arc<Session>, SessionError> {
+        let _guard = self.create_lock.lock().await;
+        let name = match req.name.clone() {
+            Some(n) => n,
+            None => format!("{}-{}", req.provider.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>(), &random_hex(3)),
+        };
+        validate_session_name(&name).map_err(SessionError::Invalid)?;
+        let cwd = match &req.cwd {
+            Some(c) => c.clone(),
+            None => dirs::home_dir().unwrap_or_else(|| PathBuf::from("/")).to_string_lossy().into_owned(),
+        };
+        if !Path::new(&cwd).is_absolute() || !Path::new(&cwd).is_dir() {
+            return Err(SessionError::Invalid(format!("cwd {cwd:?} is not an existing absolute directory")));
+        }
+        for k in req.env.keys() {
+            if !valid_env_name(k) {
+                return Err(SessionError::Invalid(format!("environment variable name {k:?} is invalid")));
+            }
+        }
+        let cols = req.cols.unwrap_or(self.config.sessions.cols);
+        let rows = req.rows.unwrap_or(self.config.sessions.rows);
+        if !(10..=1000).contains(&cols) || !(5..=500).contains(&rows) {
+            return Err(SessionError::Invalid(format!("size {cols}x{rows} is out of range (cols 10-1000, rows 5-500)")));
+        }
+        if self.get(&name).is_ok() || self.store.session_get(&name)?.is_some() {
+            return Err(SessionError::Exists(name));
+        }
+        if self.tmux.list_sessions().await?.contains(&name) {
+            return Err(SessionError::Exists(name));
+        }
+        let plugin = self.plugins.of_kind(&req.provider, Kind::Provider).map_err(|_| {
+            SessionError::Invalid(format!(
+                "unknown provider `{}`; loaded providers: {}",
+                req.provider,
+                self.plugins
+                    .all()
+                    .iter()
+                    .filter(|p| p.manifest.kind == Kind::Provider)
+                    .map(|p| p.name().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+        let uuid = uuid_v4();
+        let launch_req = LaunchRequest {
+            session: name.clone(),
+            cwd: cwd.clone(),
+            args: req.args.clone(),
+            env: req.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            cols,
+            rows,
+            session_uuid: uuid.clone(),
+        };
+        let spec = provider_instance::launch(&plugin, &launch_req).await?;
+        self.check_spec(&plugin, &spec)?;
+        if spec.command.is_empty() {
+            return Err(SessionError::Plugin(PluginError::Refused {
+                plugin: plugin.name().to_string(),
+                kind: "internal".into(),
+                message: "the launch spec has an empty command".into(),
+            }));
+        }
+
+        let dir = self.sessions_dir.join(&name);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        std::fs::create_dir_all(dir.join("raw"))?;
+        let nonce = random_hex(12);
+        let mut env: BTreeMap<String, String> = spec.env.iter().cloned().collect();
+        env.extend(req.env.clone());
+        env.insert("WASMUX_SESSION".into(), name.clone());
+        let script = write_script(&dir, &cwd, &spec.command, &env, &nonce)?;
+        let row = SessionRow {
+            name: name.clone(),
+            provider: req.provider.clone(),
+            cwd: cwd.clone(),
+            args: req.args.clone(),
+            env: req.env.clone(),
+            cols,
+            rows,
+            uuid,
+            nonce: nonce.clone(),
+            created_at: crate::util::now_ms(),
+            status: "running".into(),
+            exit_code: None,
+            labels: BTreeMap::new(),
+            launch: launch_json(&spec),
+        };
+        let log = self.open_log(&dir)?;
+        let args: Vec<String> = vec![
+            "new-session".into(),
+            "-s".into(),
+            name.clone(),
+            "-x".into(),
+            cols.to_string(),
+            "-y".into(),
+            rows.to_string(),
+            "-c".into(),
+            cwd.clone(),
+            "/bin/sh".into(),
+            script.to_string_lossy().into_owned(),
+            ";".into(),
+            "pipe-pane".into(),
+            "-O".into(),
+            self.sink_command(&dir.join("raw")),
+        ];
+        let control = ControlClient::spawn(&self.tmux, &args, true)?;
+        let pane = match control.command("display -p '#{pane_id}'").await {
+            Ok(r) => r.text().trim().to_string(),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(SessionError::Tmux(TmuxError::Command {
+                    command: "new-session".into(),
+                    message: format!("tmux could not create the session: {e}"),
+                }));
+            }
+        };
+        if !self.store.session_insert(&row)? {
+            self.tmux.kill_session(&name).await.ok();
+            return Err(SessionError::Exists(name));
+        }
+        let session = self.build_session(row, dir.clone(), log, StateInfo::new("starting", "process", None));
+        self.start(&session, control, pane, RawReader::new(dir.join("raw"), 0));
+        tracing::info!(session = %name, provider = %req.provider, "session created");
+        let _ = self.created.send(session.clone());
+        Ok(session)
+    }
+
+    fn check_spec(&self, plugin: &crate::plugins::LoadedPlugin, spec: &LaunchSpec) -> Result<(), SessionError> {
+        let need = |cap: Capability, what: &str| -> Result<(), SessionError> {
+            if plugin.granted.contains(&cap) {
+                Ok(())
+            } else {
+                Err(SessionError::Plugin(PluginError::NotGranted {
+                    plugin: plugin.name().to_string(),
+                    capability: cap,
+                    detail: what.to_string(),
+                }))
+            }
+        };
+        if spec.transcript.is_some() {
+            need(Capability::Transcript, "its launch spec tails a transcript")?;
+        }
+        if spec.bridge {
+            need(Capability::Bridge, "its launch spec runs the agent under the bridge")?;
+        }
+        Ok(())
+    }
+
+    /// Register `session` and start supervising it.
+    fn start(self: &Arc<Self>, session: &Arc<Session>, control: Arc<ControlClient>, pane: String, reader: RawReader) {
+        *session.pane.lock().unwrap_or_else(|p| p.into_inner()) = Some(pane);
+        *session.control.lock().unwrap_or_else(|p| p.into_inner()) = Some(control.clone());
+        let (stop_tx, stop_rx) = watch::channel(false);
+        self.stops.lock().unwrap_or_else(|p| p.into_inner()).insert(session.name.clone(), stop_tx);
+        self.sessions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(session.name.clone(), session.clone());
+        let me = self.clone();
+        let session = session.clone();
+        tokio::spawn(async move { me.supervise(session, control, reader, stop_rx).await });
+    }
+
+    async fn supervise(self: Arc<Self>, session: Arc<Session>, mut control: Arc<ControlClient>, mut reader: RawReader, stop: watch::Receiver<bool>) {
+        let nonce = session.row().nonce;
+        loop {
+            match ingest::run(session.clone(), control.clone(), &mut reader, nonce.clone(), stop.clone()).await {
+                Ended::Stopped => return,
+                Ended::ClientLost => {
+                    if session.exited().is_none() && self.tmux.list_sessions().await.is_ok_and(|l| l.contains(&session.name)) {
+                        match self.attach(&session.name).await {
+                            Ok((c, pane)) => {
+                                *session.pane.lock().unwrap_or_else(|p| p.into_inner()) = Some(pane);
+                                *session.control.lock().unwrap_or_else(|p| p.into_inner()) = Some(c.clone());
+                                control = c;
+                                continue;
+                            }
+                            Err(e) => {
+                                tracing::warn!(session = %session.name, error = %e, "re-attaching failed; retrying");
+                                tokio::time::sleep(Duration::from_secs(1)).await;
+                                continue;
+                            }
+                        }
+                    }
+                    self.finish(&session);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Mark `session` exited (its pane is gone).
+    fn finish(&self, session: &Session) {
+        let code = session.row().exit_code;
+        *session.control.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *session.pane.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        session.update_row(|r| r.status = "exited".into());
+        if let Err(e) = self.store.session_exited(&session.name, code) {
+            tracing::error!(session = %session.name, error = %e, "recording exit failed");
+        }
+        session.set_state(StateInfo::new("exited", "process", None));
+        session.exit.send_if_modified(|e| {
+            if e.is_none() {
+                *e = Some(ExitInfo { code });
+                true
+            } else {
+                false
+            }
+        });
+        tracing::info!(session = %session.name, code = ?code, "session ended");
+    }
+
+    /// Attach a control client to an existing tmux session; make sure its
+    /// pipe sink runs.
+    async fn attach(&self, name: &str) -> Result<(Arc<ControlClient>, String), SessionError> {
+        let args = vec!["attach-session".to_string(), "-t".to_string(), format!("={name}")];
+        let control = ControlClient::spawn(&self.tmux, &args, false)?;
+        let info = control.command("display -p '#{pane_id} #{pane_pipe}'").await?.text();
+        let mut parts = info.split_whitespace();
+        let pane = parts.next().unwrap_or_default().to_string();
+        if parts.next() != Some("1") {
+            let raw = self.sessions_dir.join(name).join("raw");
+            std::fs::create_dir_all(&raw)?;
+            tracing::warn!(session = name, "pipe sink was not running; restarting it");
+            control
+                .command(&format!("pipe-pane -O -t {pane} {}", tmux_quote(&self.sink_command(&raw))))
+                .await?;
+        }
+        Ok((control, pane))
+    }
+
+    /// Load stored sessions: re-attach those whose tmux session still runs,
+    /// mark the others exited (after logging what their sink recorded).
+    pub async fn restore(self: &Arc<Self>) -> Result<(), SessionError> {
+        let alive = self.tmux.list_sessions().await.unwrap_or_default();
+        for row in self.store.session_list()? {
+            let dir = self.sessions_dir.join(&row.name);
+            let log = self.open_log(&dir)?;
+            let raw_pos = log.meta().last_raw_end;
+            let running = row.status == "running";
+            let session = self.build_session(row.clone(), dir.clone(), log, StateInfo::new(if running { "starting" } else { "exited" }, "process", None));
+            if running && alive.contains(&row.name) {
+                match self.attach(&row.name).await {
+                    Ok((control, pane)) => {
+                        tracing::info!(session = %row.name, from = raw_pos, "re-attached session");
+                        self.start(&session, control, pane, RawReader::new(dir.join("raw"), raw_pos));
+                        let _ = self.created.send(session.clone());
+                        continue;
+                    }
+                    Err(e) => tracing::error!(session = %row.name, error = %e, "re-attach failed; marking exited"),
+                }
+            }
+            if running {
+                // Take what the sink recorded while we were down.
+                let mut reader = RawReader::new(dir.join("raw"), raw_pos);
+                let mut scanner = super::launch::ExitScanner::new(&row.nonce);
+                loop {
+                    let data = reader.read(ingest::CHUNK_BYTES, None)?;
+                    if data.is_empty() {
+                        break;
+                    }
+                    session.log.append(reader.pos(), &data)?;
+                    if let Some(code) = scanner.scan(&data) {
+                        session.update_row(|r| r.exit_code = Some(code));
+                    }
+                }
+                reader.discard_before(reader.pos());
+                self.finish(&session);
+            } else {
+                session.exit.send_replace(Some(ExitInfo { code: row.exit_code }));
+            }
+            self.sessions.write().unwrap_or_else(|p| p.into_inner()).insert(row.name.clone(), session);
+        }
+        Ok(())
+    }
+
+    /// Kill the session's agent and delete everything about it.
+    pub async fn delete(&self, name: &str) -> Result<(), SessionError> {
+        let session = self.get(name)?;
+        if let Some(stop) = self.stops.lock().unwrap_or_else(|p| p.into_inner()).remove(name) {
+            let _ = stop.send(true);
+        }
+        self.tmux.kill_session(name).await?;
+        session.set_state(StateInfo::new("exited", "process", None));
+        session.exit.send_if_modified(|e| {
+            if e.is_none() {
+                *e = Some(ExitInfo { code: None });
+                true
+            } else {
+                false
+            }
+        });
+        self.sessions.write().unwrap_or_else(|p| p.into_inner()).remove(name);
+        self.store.session_delete(name)?;
+        let _ = std::fs::remove_dir_all(&session.dir);
+        tracing::info!(session = name, "session deleted");
+        Ok(())
+    }
+
+    /// Replace a session's labels.
+    pub fn set_labels(&self, name: &str, labels: BTreeMap<String, String>) -> Result<(), SessionError> {
+        let session = self.get(name)?;
+        self.store.session_set_labels(name, &labels)?;
+        session.update_row(|r| r.labels = labels);
+        Ok(())
+    }
+
+    /// Record a resize in the store.
+    pub fn record_size(&self, name: &str, cols: u16, rows: u16) {
+        let _ = self.store.session_resize(name, cols, rows);
+    }
+}
+
+/// Quote a whole argument for tmux's command parser: double quotes with
+/// `\`, `"` and `$` escaped.
+fn tmux_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        if matches!(c, '\\' | '"' | '$') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+fn launch_json(spec: &LaunchSpec) -> String {
+    serde_json::json!({
+        "command": spec.command,
+        "transcript": spec.transcript.as_ref().map(|t| t.pattern.clone()),
+        "bridge": spec.bridge,
+        "screenPollMs": spec.screen_poll_ms,
+    })
+    .to_string()
+}

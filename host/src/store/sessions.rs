@@ -1,0 +1,134 @@
+//! Session rows.
+
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use super::{Store, StoreError};
+
+/// A session as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionRow {
+    /// Unique name.
+    pub name: String,
+    /// Provider plugin name.
+    pub provider: String,
+    /// Working directory.
+    pub cwd: String,
+    /// Extra arguments for the agent.
+    pub args: Vec<String>,
+    /// Extra environment.
+    pub env: BTreeMap<String, String>,
+    /// Width.
+    pub cols: u16,
+    /// Height.
+    pub rows: u16,
+    /// Stable UUID handed to the provider.
+    pub uuid: String,
+    /// Secret marker nonce of the exit wrapper.
+    pub nonce: String,
+    /// Creation time, ms since epoch.
+    pub created_at: u64,
+    /// `running` or `exited`.
+    pub status: String,
+    /// Exit code of the agent, when known.
+    pub exit_code: Option<i32>,
+    /// Free-form labels (`PATCH /sessions/{name}`).
+    pub labels: BTreeMap<String, String>,
+    /// The provider's launch spec as JSON (transcript, bridge, polling).
+    pub launch: String,
+}
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
+    let json = |i: usize| -> rusqlite::Result<String> { r.get(i) };
+    Ok(SessionRow {
+        name: r.get(0)?,
+        provider: r.get(1)?,
+        cwd: r.get(2)?,
+        args: serde_json::from_str(&json(3)?).unwrap_or_default(),
+        env: serde_json::from_str(&json(4)?).unwrap_or_default(),
+        cols: r.get(5)?,
+        rows: r.get(6)?,
+        uuid: r.get(7)?,
+        nonce: r.get(8)?,
+        created_at: r.get::<_, i64>(9)? as u64,
+        status: r.get(10)?,
+        exit_code: r.get(11)?,
+        labels: serde_json::from_str(&json(12)?).unwrap_or_default(),
+        launch: r.get(13)?,
+    })
+}
+
+const COLUMNS: &str = "name, provider, cwd, args, env, cols, rows, uuid, nonce, created_at, status, exit_code, labels, launch";
+
+impl Store {
+    /// Insert a new session; false if the name exists.
+    pub fn session_insert(&self, s: &SessionRow) -> Result<bool, StoreError> {
+        let n = self.conn().execute(
+            &format!("INSERT OR IGNORE INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
+            params![
+                s.name,
+                s.provider,
+                s.cwd,
+                serde_json::to_string(&s.args).unwrap_or_default(),
+                serde_json::to_string(&s.env).unwrap_or_default(),
+                s.cols,
+                s.rows,
+                s.uuid,
+                s.nonce,
+                s.created_at as i64,
+                s.status,
+                s.exit_code,
+                serde_json::to_string(&s.labels).unwrap_or_default(),
+                s.launch,
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// One session.
+    pub fn session_get(&self, name: &str) -> Result<Option<SessionRow>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(&format!("SELECT {COLUMNS} FROM sessions WHERE name = ?1"), params![name], from_row)
+            .optional()?)
+    }
+
+    /// Every session, oldest first.
+    pub fn session_list(&self) -> Result<Vec<SessionRow>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM sessions ORDER BY created_at, name"))?;
+        let rows = stmt.query_map([], from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Record that a session's agent exited.
+    pub fn session_exited(&self, name: &str, code: Option<i32>) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE sessions SET status = 'exited', exit_code = coalesce(?2, exit_code) WHERE name = ?1",
+            params![name, code],
+        )?;
+        Ok(())
+    }
+
+    /// Record a new size.
+    pub fn session_resize(&self, name: &str, cols: u16, rows: u16) -> Result<(), StoreError> {
+        self.conn()
+            .execute("UPDATE sessions SET cols = ?2, rows = ?3 WHERE name = ?1", params![name, cols, rows])?;
+        Ok(())
+    }
+
+    /// Replace labels.
+    pub fn session_set_labels(&self, name: &str, labels: &BTreeMap<String, String>) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE sessions SET labels = ?2 WHERE name = ?1",
+            params![name, serde_json::to_string(labels).unwrap_or_default()],
+        )?;
+        Ok(())
+    }
+
+    /// Delete a session row (and, through foreign keys, its messages and events).
+    pub fn session_delete(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self.conn().execute("DELETE FROM sessions WHERE name = ?1", params![name])? > 0)
+    }
+}

@@ -1,0 +1,237 @@
+//! A control-mode client (`tmux -C`) for one session: a reader task that
+//! parses everything tmux sends as fast as it arrives (it never waits on
+//! anything else, so tmux never holds the program back for long; no
+//! `pause-after`, which would drop output), and a command channel whose
+//! replies are matched in send order.
+
+use std::collections::VecDeque;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, ChildStdin};
+use tokio::sync::{Notify, oneshot, watch};
+
+use super::control::{Event, Parser};
+use super::{Tmux, TmuxError};
+
+/// A command's reply.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// The reply lines.
+    pub lines: Vec<Vec<u8>>,
+    /// `%output` bytes of the session's pane received before this reply's
+    /// `%begin`: the pane position the command observed.
+    pub output_before: u64,
+}
+
+impl Reply {
+    /// The reply as text (lossy), lines joined by `\n`.
+    pub fn text(&self) -> String {
+        self.lines
+            .iter()
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// What the reader shares with the session's ingester.
+#[derive(Debug, Default)]
+pub struct Live {
+    /// `%output` bytes received for the pane since this client attached.
+    pub output_bytes: u64,
+    /// The last bytes of `%output` (for aligning with the raw files).
+    pub recent: VecDeque<u8>,
+    /// Whether this client's `%output` count started at raw offset 0 (it
+    /// created the session and its pipe in one command list).
+    pub aligned_at_start: bool,
+    /// `output_bytes` at each client command's `%begin`, oldest first: the
+    /// ingester ends a chunk exactly there so a snapshot maps to a seq.
+    pub split_points: VecDeque<u64>,
+}
+
+/// How many recent `%output` bytes to remember.
+const RECENT: usize = 256;
+
+type Pending = oneshot::Sender<Result<Reply, TmuxError>>;
+
+/// A running control client.
+pub struct ControlClient {
+    stdin: tokio::sync::Mutex<ChildStdin>,
+    pending: Arc<Mutex<VecDeque<Pending>>>,
+    /// Output counters shared with the ingester.
+    pub live: Arc<Mutex<Live>>,
+    /// Notified on every `%output` for the pane.
+    pub output_notify: Arc<Notify>,
+    /// Becomes `Some(reason)` when the client has exited.
+    pub exited: watch::Receiver<Option<String>>,
+    child: Mutex<Option<Child>>,
+}
+
+impl ControlClient {
+    /// Start `tmux -C <args>` (e.g. `new-session …` or `attach-session -t =x`).
+    /// `aligned_at_start` is recorded in [`Live`].
+    pub fn spawn(tmux: &Tmux, args: &[String], aligned_at_start: bool) -> Result<Arc<ControlClient>, TmuxError> {
+        let mut cmd = tmux.command();
+        cmd.arg("-C")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(TmuxError::Spawn)?;
+        let stdin = child.stdin.take().expect("piped");
+        let mut stdout = child.stdout.take().expect("piped");
+        let pending: Arc<Mutex<VecDeque<Pending>>> = Arc::default();
+        let live = Arc::new(Mutex::new(Live {
+            aligned_at_start,
+            ..Live::default()
+        }));
+        let notify = Arc::new(Notify::new());
+        let (exit_tx, exit_rx) = watch::channel(None);
+        let client = Arc::new(ControlClient {
+            stdin: tokio::sync::Mutex::new(stdin),
+            pending: pending.clone(),
+            live: live.clone(),
+            output_notify: notify.clone(),
+            exited: exit_rx,
+            child: Mutex::new(Some(child)),
+        });
+        tokio::spawn(async move {
+            let mut parser = Parser::new();
+            let mut buf = vec![0u8; 256 * 1024];
+            let mut events = Vec::new();
+            let mut begin_positions: VecDeque<u64> = VecDeque::new();
+            let mut reason = None;
+            'read: loop {
+                let n = match stdout.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                parser.feed(&buf[..n], &mut events);
+                for event in events.drain(..) {
+                    match event {
+                        Event::Output { data, .. } => {
+                            let mut l = live.lock().unwrap_or_else(|p| p.into_inner());
+                            l.output_bytes += data.len() as u64;
+                            l.recent.extend(&data[data.len().saturating_sub(RECENT)..]);
+                            let excess = l.recent.len().saturating_sub(RECENT);
+                            l.recent.drain(..excess);
+                            drop(l);
+                            notify.notify_one();
+                        }
+                        Event::Begin { from_client: true } => {
+                            // Where each client command's reply begins, in order.
+                            let mut l = live.lock().unwrap_or_else(|p| p.into_inner());
+                            let at = l.output_bytes;
+                            if l.split_points.back() != Some(&at) && l.split_points.len() < 4096 {
+                                l.split_points.push_back(at);
+                            }
+                            drop(l);
+                            begin_positions.push_back(at);
+                        }
+                        Event::Begin { .. } => {}
+                        Event::Reply { from_client: true, error, lines } => {
+                            let output_before = begin_positions.pop_front().unwrap_or_else(|| {
+                                live.lock().unwrap_or_else(|p| p.into_inner()).output_bytes
+                            });
+                            let waiter = pending.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+                            if let Some(w) = waiter {
+                                let reply = Reply { lines, output_before };
+                                let _ = w.send(if error {
+                                    Err(TmuxError::Command {
+                                        command: "control".into(),
+                                        message: reply.text(),
+                                    })
+                                } else {
+                                    Ok(reply)
+                                });
+                            }
+                        }
+                        Event::Reply { .. } => {}
+                        Event::Exit { reason: r } => {
+                            reason = Some(r.unwrap_or_else(|| "exited".into()));
+                            break 'read;
+                        }
+                        Event::Notification { .. } => {}
+                    }
+                }
+            }
+            for w in pending.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+                let _ = w.send(Err(TmuxError::Gone));
+            }
+            notify.notify_one();
+            let _ = exit_tx.send(Some(reason.unwrap_or_else(|| "control client closed".into())));
+        });
+        Ok(client)
+    }
+
+    /// Send one command line and await its reply.
+    pub async fn command(&self, line: &str) -> Result<Reply, TmuxError> {
+        let mut replies = self.atomic(&[line]).await?;
+        Ok(replies.pop().expect("one reply"))
+    }
+
+    /// Send `lines` as one command list (`a ; b`): tmux runs them back to
+    /// back with no pane output in between. One reply per command.
+    pub async fn atomic(&self, lines: &[&str]) -> Result<Vec<Reply>, TmuxError> {
+        if lines.is_empty() || lines.iter().any(|l| l.contains('\n') || l.trim().is_empty()) {
+            return Err(TmuxError::Invalid("empty command or a newline in a command line".into()));
+        }
+        if self.exited.borrow().is_some() {
+            return Err(TmuxError::Gone);
+        }
+        let mut receivers = Vec::with_capacity(lines.len());
+        {
+            let mut stdin = self.stdin.lock().await;
+            {
+                let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+                for _ in lines {
+                    let (tx, rx) = oneshot::channel();
+                    pending.push_back(tx);
+                    receivers.push(rx);
+                }
+            }
+            let mut bytes = lines.join(" ; ").into_bytes();
+            bytes.push(b'\n');
+            if stdin.write_all(&bytes).await.is_err() {
+                return Err(TmuxError::Gone);
+            }
+        }
+        let mut replies = Vec::with_capacity(receivers.len());
+        let mut first_err = None;
+        for rx in receivers {
+            match rx.await.map_err(|_| TmuxError::Gone).and_then(|r| r) {
+                Ok(r) => replies.push(r),
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(replies),
+        }
+    }
+
+    /// Send several command lines, failing on the first error.
+    pub async fn commands(&self, lines: &[String]) -> Result<(), TmuxError> {
+        for l in lines {
+            self.command(l).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether the client is still running.
+    pub fn is_alive(&self) -> bool {
+        self.exited.borrow().is_none()
+    }
+
+    /// Detach this client (the session keeps running).
+    pub async fn detach(&self) {
+        let _ = self.command("detach-client").await;
+        if let Some(mut c) = self.child.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = c.start_kill();
+        }
+    }
+}
