@@ -10,9 +10,9 @@ use crate::api::{self, App};
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::plugins::PluginRegistry;
-use crate::session::SessionManager;
 use crate::plugins::cache::{CompileCache, create_private_dir, write_private};
 use crate::plugins::engine::PluginEngine;
+use crate::session::SessionManager;
 use crate::store::Store;
 
 /// Where a running daemon says it listens: `<state>/daemon.json`.
@@ -92,7 +92,12 @@ pub async fn run(config: Config) -> Result<()> {
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(registry.clone().watch(shutdown_rx.clone()));
 
-    let sessions = Arc::new(SessionManager::new(&state_dir, store.clone(), registry.clone(), config.clone())?);
+    let sessions = Arc::new(SessionManager::new(
+        &state_dir,
+        store.clone(),
+        registry.clone(),
+        config.clone(),
+    )?);
     sessions.restore().await.context("restoring sessions")?;
     tracing::info!(sessions = sessions.list().len(), tmux_socket = %sessions.tmux.socket().display(), "sessions restored");
 

@@ -5,3 +5,5 @@
 mod daemon_plugins;
 mod harness;
 mod plugin_runtime;
+mod stream;
+mod ws_client;

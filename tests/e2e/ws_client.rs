@@ -27,6 +27,8 @@ pub enum Frame {
 /// A connected stream client.
 pub struct StreamClient {
     ws: Ws,
+    /// Chunks that arrived while a caller waited for JSON, delivered next.
+    held: std::collections::VecDeque<Frame>,
     /// The session-meta message.
     pub meta: Value,
     /// The first state message.
@@ -43,10 +45,13 @@ impl StreamClient {
     }
 
     /// Connect with an arbitrary request.
-    pub async fn connect_request(req: tokio_tungstenite::tungstenite::handshake::client::Request) -> Result<StreamClient> {
+    pub async fn connect_request(
+        req: tokio_tungstenite::tungstenite::handshake::client::Request,
+    ) -> Result<StreamClient> {
         let (ws, _) = tokio_tungstenite::connect_async(req).await?;
         let mut c = StreamClient {
             ws,
+            held: Default::default(),
             meta: Value::Null,
             state: Value::Null,
         };
@@ -82,8 +87,17 @@ impl StreamClient {
 
     /// The next frame, skipping pings; errors after `timeout`.
     pub async fn next(&mut self, timeout: Duration) -> Result<Frame> {
+        if let Some(f) = self.held.pop_front() {
+            return Ok(f);
+        }
+        self.next_wire(timeout).await
+    }
+
+    async fn next_wire(&mut self, timeout: Duration) -> Result<Frame> {
         loop {
-            let msg = tokio::time::timeout(timeout, self.ws.next()).await.context("timed out waiting for a frame")?;
+            let msg = tokio::time::timeout(timeout, self.ws.next())
+                .await
+                .context("timed out waiting for a frame")?;
             match msg {
                 None => return Ok(Frame::Closed(None)),
                 Some(Err(e)) => bail!("websocket error: {e}"),
@@ -98,12 +112,17 @@ impl StreamClient {
         }
     }
 
-    /// The next JSON message, skipping chunks (and failing on close).
+    /// The next JSON message; chunks before it are held for `next`.
     pub async fn json(&mut self) -> Result<Value> {
+        if let Some(i) = self.held.iter().position(|f| matches!(f, Frame::Json(_))) {
+            if let Some(Frame::Json(v)) = self.held.remove(i) {
+                return Ok(v);
+            }
+        }
         loop {
-            match self.next(Duration::from_secs(20)).await? {
+            match self.next_wire(Duration::from_secs(20)).await? {
                 Frame::Json(v) => return Ok(v),
-                Frame::Chunk(..) => continue,
+                f @ Frame::Chunk(..) => self.held.push_back(f),
                 Frame::Closed(c) => bail!("closed ({c:?}) while waiting for JSON"),
             }
         }
@@ -150,5 +169,15 @@ impl Collected {
     /// Whether the bytes contain `needle`.
     pub fn contains(&self, needle: &[u8]) -> bool {
         memchr::memmem::find(&self.bytes, needle).is_some()
+    }
+}
+
+impl Frame {
+    /// The close code, if this is a close.
+    pub fn closed_code(&self) -> Option<u16> {
+        match self {
+            Frame::Closed(c) => *c,
+            _ => None,
+        }
     }
 }

@@ -50,7 +50,10 @@ pub fn router(app: AppState) -> Router {
     Router::new()
         .merge(health::public_routes())
         // Authenticates itself: bearer header or single-use ticket.
-        .route("/sessions/{name}/stream", axum::routing::get(crate::stream::ws::handler))
+        .route(
+            "/sessions/{name}/stream",
+            axum::routing::get(crate::stream::ws::handler),
+        )
         .merge(protected)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(app.config.limits.body_bytes))
@@ -73,6 +76,8 @@ impl App {
     /// Answer permission request `id` of session `name`.
     pub async fn answer_permission(&self, name: &str, id: &str, decision: &str) -> Result<(), ApiError> {
         let _ = (decision, self.sessions.get(name)?);
-        Err(ApiError::not_found(format!("session `{name}` has no pending permission request `{id}`")))
+        Err(ApiError::not_found(format!(
+            "session `{name}` has no pending permission request `{id}`"
+        )))
     }
 }

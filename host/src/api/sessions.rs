@@ -112,7 +112,10 @@ pub fn routes() -> Router<AppState> {
 /// Create a session and start its agent.
 #[utoipa::path(post, path = "/sessions", request_body = CreateSession,
     responses((status = 201, body = SessionInfo), (status = 400, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
-pub async fn create(State(app): State<AppState>, ApiJson(req): ApiJson<CreateSession>) -> ApiResult<(StatusCode, Json<SessionInfo>)> {
+pub async fn create(
+    State(app): State<AppState>,
+    ApiJson(req): ApiJson<CreateSession>,
+) -> ApiResult<(StatusCode, Json<SessionInfo>)> {
     let session: Arc<Session> = app.sessions.create(req).await?;
     Ok((StatusCode::CREATED, Json(SessionInfo::of(&session))))
 }
@@ -134,11 +137,18 @@ pub async fn show(State(app): State<AppState>, Path(name): Path<String>) -> ApiR
 /// the directory and every cursor's address).
 #[utoipa::path(patch, path = "/sessions/{name}", request_body = PatchSession, params(("name" = String, Path, description = "session name")),
     responses((status = 200, body = SessionInfo), (status = 404, body = super::error::ErrorBody)))]
-pub async fn patch(State(app): State<AppState>, Path(name): Path<String>, ApiJson(req): ApiJson<PatchSession>) -> ApiResult<Json<SessionInfo>> {
+pub async fn patch(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<PatchSession>,
+) -> ApiResult<Json<SessionInfo>> {
     let session = app.sessions.get(&name)?;
     if let Some(labels) = req.labels {
         if labels.len() > 64 || labels.iter().any(|(k, v)| k.len() > 128 || v.len() > 1024) {
-            return Err(ApiError::bad_request("invalid_labels", "at most 64 labels, keys up to 128 bytes, values up to 1024"));
+            return Err(ApiError::bad_request(
+                "invalid_labels",
+                "at most 64 labels, keys up to 128 bytes, values up to 1024",
+            ));
         }
         app.sessions.set_labels(&name, labels)?;
     }

@@ -69,7 +69,14 @@ pub async fn run(
             last_count = count;
             quiet_since = Instant::now();
         } else if aligned.is_none() && quiet_since.elapsed() >= QUIET && reader.pos() == reader.available() {
-            let recent: Vec<u8> = control.live.lock().unwrap_or_else(|p| p.into_inner()).recent.iter().copied().collect();
+            let recent: Vec<u8> = control
+                .live
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .recent
+                .iter()
+                .copied()
+                .collect();
             if recent_tail.ends_with(&recent) && reader.pos() >= count {
                 let a = reader.pos() - count;
                 session.ingest.lock().unwrap_or_else(|p| p.into_inner()).aligned = Some(a);
@@ -81,7 +88,11 @@ pub async fn run(
             last_gc = Instant::now();
         }
 
-        let wait = if lagging { Duration::from_millis(2) } else { Duration::from_millis(20) };
+        let wait = if lagging {
+            Duration::from_millis(2)
+        } else {
+            Duration::from_millis(20)
+        };
         tokio::select! {
             _ = control.output_notify.notified() => {}
             _ = tokio::time::sleep(wait) => {}

@@ -18,7 +18,13 @@ pub fn exit_marker_prefix(nonce: &str) -> Vec<u8> {
 }
 
 /// Write `<dir>/launch.sh` running `argv` in `cwd` with `env`.
-pub fn write_script(dir: &Path, cwd: &str, argv: &[String], env: &BTreeMap<String, String>, nonce: &str) -> std::io::Result<std::path::PathBuf> {
+pub fn write_script(
+    dir: &Path,
+    cwd: &str,
+    argv: &[String],
+    env: &BTreeMap<String, String>,
+    nonce: &str,
+) -> std::io::Result<std::path::PathBuf> {
     let mut s = String::from("#!/bin/sh\n# Written by wasmux: runs the agent, then reports its exit status.\n");
     s.push_str("trap : INT QUIT\n");
     s.push_str(&format!("cd {} || exit 1\n", shell_quote(cwd)));
@@ -28,7 +34,10 @@ pub fn write_script(dir: &Path, cwd: &str, argv: &[String], env: &BTreeMap<Strin
     let cmd: Vec<String> = argv.iter().map(|a| shell_quote(a)).collect();
     s.push_str(&cmd.join(" "));
     s.push_str("\nrc=$?\n");
-    s.push_str(&format!("printf '\\033]{EXIT_OSC};wasmux-exit;%s;%d\\007' {} \"$rc\"\n", shell_quote(nonce)));
+    s.push_str(&format!(
+        "printf '\\033]{EXIT_OSC};wasmux-exit;%s;%d\\007' {} \"$rc\"\n",
+        shell_quote(nonce)
+    ));
     s.push_str("sleep 1\n");
     let path = dir.join("launch.sh");
     crate::plugins::cache::write_private(&path, s.as_bytes())?;

@@ -121,7 +121,12 @@ fn uuid_v4() -> String {
 
 impl SessionManager {
     /// A manager keeping session data under `state_dir/sessions`.
-    pub fn new(state_dir: &Path, store: Arc<Store>, plugins: Arc<PluginRegistry>, config: Arc<Config>) -> std::io::Result<SessionManager> {
+    pub fn new(
+        state_dir: &Path,
+        store: Arc<Store>,
+        plugins: Arc<PluginRegistry>,
+        config: Arc<Config>,
+    ) -> std::io::Result<SessionManager> {
         let sessions_dir = state_dir.join("sessions");
         std::fs::create_dir_all(&sessions_dir)?;
         Ok(SessionManager {
@@ -150,7 +155,12 @@ impl SessionManager {
 
     /// Every session, by name.
     pub fn list(&self) -> Vec<Arc<Session>> {
-        self.sessions.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+        self.sessions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// The `pipe-pane` shell command (`#` doubled: tmux expands formats in it).
@@ -164,7 +174,10 @@ impl SessionManager {
     }
 
     fn open_log(&self, dir: &Path) -> Result<Arc<OutputLog>, SessionError> {
-        Ok(Arc::new(OutputLog::open(&dir.join("log"), self.config.stream.retention_bytes)?))
+        // Retention drops whole segments: keep segments well below it.
+        let retention = self.config.stream.retention_bytes;
+        let segment = (retention / 8).clamp(64 << 10, crate::outlog::SEGMENT_BYTES);
+        Ok(Arc::new(OutputLog::open_with(&dir.join("log"), retention, segment)?))
     }
 
     fn build_session(&self, row: SessionRow, dir: PathBuf, log: Arc<OutputLog>, state: StateInfo) -> Arc<Session> {
@@ -191,25 +204,41 @@ impl SessionManager {
         let _guard = self.create_lock.lock().await;
         let name = match req.name.clone() {
             Some(n) => n,
-            None => format!("{}-{}", req.provider.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>(), &random_hex(3)),
+            None => format!(
+                "{}-{}",
+                req.provider
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric())
+                    .collect::<String>(),
+                &random_hex(3)
+            ),
         };
         validate_session_name(&name).map_err(SessionError::Invalid)?;
         let cwd = match &req.cwd {
             Some(c) => c.clone(),
-            None => dirs::home_dir().unwrap_or_else(|| PathBuf::from("/")).to_string_lossy().into_owned(),
+            None => dirs::home_dir()
+                .unwrap_or_else(|| PathBuf::from("/"))
+                .to_string_lossy()
+                .into_owned(),
         };
         if !Path::new(&cwd).is_absolute() || !Path::new(&cwd).is_dir() {
-            return Err(SessionError::Invalid(format!("cwd {cwd:?} is not an existing absolute directory")));
+            return Err(SessionError::Invalid(format!(
+                "cwd {cwd:?} is not an existing absolute directory"
+            )));
         }
         for k in req.env.keys() {
             if !valid_env_name(k) {
-                return Err(SessionError::Invalid(format!("environment variable name {k:?} is invalid")));
+                return Err(SessionError::Invalid(format!(
+                    "environment variable name {k:?} is invalid"
+                )));
             }
         }
         let cols = req.cols.unwrap_or(self.config.sessions.cols);
         let rows = req.rows.unwrap_or(self.config.sessions.rows);
         if !(10..=1000).contains(&cols) || !(5..=500).contains(&rows) {
-            return Err(SessionError::Invalid(format!("size {cols}x{rows} is out of range (cols 10-1000, rows 5-500)")));
+            return Err(SessionError::Invalid(format!(
+                "size {cols}x{rows} is out of range (cols 10-1000, rows 5-500)"
+            )));
         }
         if self.get(&name).is_ok() || self.store.session_get(&name)?.is_some() {
             return Err(SessionError::Exists(name));
@@ -342,7 +371,10 @@ impl SessionManager {
         *session.pane.lock().unwrap_or_else(|p| p.into_inner()) = Some(pane);
         *session.control.lock().unwrap_or_else(|p| p.into_inner()) = Some(control.clone());
         let (stop_tx, stop_rx) = watch::channel(false);
-        self.stops.lock().unwrap_or_else(|p| p.into_inner()).insert(session.name.clone(), stop_tx);
+        self.stops
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(session.name.clone(), stop_tx);
         self.sessions
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -352,13 +384,29 @@ impl SessionManager {
         tokio::spawn(async move { me.supervise(session, control, reader, stop_rx).await });
     }
 
-    async fn supervise(self: Arc<Self>, session: Arc<Session>, mut control: Arc<ControlClient>, mut reader: RawReader, stop: watch::Receiver<bool>) {
+    async fn supervise(
+        self: Arc<Self>,
+        session: Arc<Session>,
+        mut control: Arc<ControlClient>,
+        mut reader: RawReader,
+        stop: watch::Receiver<bool>,
+    ) {
         let nonce = session.row().nonce;
         loop {
-            match ingest::run(session.clone(), control.clone(), &mut reader, nonce.clone(), stop.clone()).await {
+            match ingest::run(
+                session.clone(),
+                control.clone(),
+                &mut reader,
+                nonce.clone(),
+                stop.clone(),
+            )
+            .await
+            {
                 Ended::Stopped => return,
                 Ended::ClientLost => {
-                    if session.exited().is_none() && self.tmux.list_sessions().await.is_ok_and(|l| l.contains(&session.name)) {
+                    if session.exited().is_none()
+                        && self.tmux.list_sessions().await.is_ok_and(|l| l.contains(&session.name))
+                    {
                         match self.attach(&session.name).await {
                             Ok((c, pane)) => {
                                 *session.pane.lock().unwrap_or_else(|p| p.into_inner()) = Some(pane);
@@ -414,7 +462,10 @@ impl SessionManager {
             std::fs::create_dir_all(&raw)?;
             tracing::warn!(session = name, "pipe sink was not running; restarting it");
             control
-                .command(&format!("pipe-pane -O -t {pane} {}", tmux_quote(&self.sink_command(&raw))))
+                .command(&format!(
+                    "pipe-pane -O -t {pane} {}",
+                    tmux_quote(&self.sink_command(&raw))
+                ))
                 .await?;
         }
         Ok((control, pane))
@@ -429,7 +480,12 @@ impl SessionManager {
             let log = self.open_log(&dir)?;
             let raw_pos = log.meta().last_raw_end;
             let running = row.status == "running";
-            let session = self.build_session(row.clone(), dir.clone(), log, StateInfo::new(if running { "starting" } else { "exited" }, "process", None));
+            let session = self.build_session(
+                row.clone(),
+                dir.clone(),
+                log,
+                StateInfo::new(if running { "starting" } else { "exited" }, "process", None),
+            );
             if running && alive.contains(&row.name) {
                 match self.attach(&row.name).await {
                     Ok((control, pane)) => {
@@ -460,7 +516,10 @@ impl SessionManager {
             } else {
                 session.exit.send_replace(Some(ExitInfo { code: row.exit_code }));
             }
-            self.sessions.write().unwrap_or_else(|p| p.into_inner()).insert(row.name.clone(), session);
+            self.sessions
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(row.name.clone(), session);
         }
         Ok(())
     }

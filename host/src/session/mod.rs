@@ -116,7 +116,10 @@ impl Session {
             return Err(TmuxError::Invalid("state dir path cannot be quoted for tmux".into()));
         }
         let load = format!("load-buffer -b {buffer} '{path}'");
-        let paste = format!("paste-buffer -d -r {} -b {buffer} -t {pane}", if bracketed { "-p" } else { "" });
+        let paste = format!(
+            "paste-buffer -d -r {} -b {buffer} -t {pane}",
+            if bracketed { "-p" } else { "" }
+        );
         let result = control.atomic(&[&load, &paste]).await;
         let _ = std::fs::remove_file(&file);
         result.map(drop)
@@ -161,7 +164,9 @@ impl Session {
     /// Wait until the log holds every byte up to raw offset `pos`.
     async fn wait_ingested(&self, pos: u64, timeout: std::time::Duration) -> bool {
         let mut rx = self.ingested.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(|p| *p >= pos)).await.is_ok_and(|r| r.is_ok())
+        tokio::time::timeout(timeout, rx.wait_for(|p| *p >= pos))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     /// Count a stream client for the lifetime of the guard.

@@ -18,7 +18,11 @@ pub struct RawReader {
 impl RawReader {
     /// A reader of `dir` positioned at absolute offset `pos`.
     pub fn new(dir: PathBuf, pos: u64) -> RawReader {
-        RawReader { dir, pos, current: None }
+        RawReader {
+            dir,
+            pos,
+            current: None,
+        }
     }
 
     /// The next offset to read.
@@ -28,7 +32,9 @@ impl RawReader {
 
     /// Offset after the last byte recorded so far.
     pub fn available(&self) -> u64 {
-        crate::tmux::sink::end_offset(&self.dir).unwrap_or(self.pos).max(self.pos)
+        crate::tmux::sink::end_offset(&self.dir)
+            .unwrap_or(self.pos)
+            .max(self.pos)
     }
 
     /// Read up to `max` bytes from `pos`, not beyond `limit` if given.

@@ -72,7 +72,10 @@ impl Session {
             .filter_map(|f| f.parse().ok())
             .collect();
         let [x, y, cols, rows, alt] = fields[..] else {
-            return Err(TmuxError::Invalid(format!("unexpected display output {:?}", replies[2].text())));
+            return Err(TmuxError::Invalid(format!(
+                "unexpected display output {:?}",
+                replies[2].text()
+            )));
         };
         let aligned = self.ingest.lock().unwrap_or_else(|p| p.into_inner()).aligned;
         let (seq, exact) = match aligned {
@@ -89,7 +92,11 @@ impl Session {
             alternate: alt == 1,
             exact,
             data,
-            lines: replies[1].lines.iter().map(|l| String::from_utf8_lossy(l).into_owned()).collect(),
+            lines: replies[1]
+                .lines
+                .iter()
+                .map(|l| String::from_utf8_lossy(l).into_owned())
+                .collect(),
         })
     }
 

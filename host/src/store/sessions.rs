@@ -59,7 +59,8 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
     })
 }
 
-const COLUMNS: &str = "name, provider, cwd, args, env, cols, rows, uuid, nonce, created_at, status, exit_code, labels, launch";
+const COLUMNS: &str =
+    "name, provider, cwd, args, env, cols, rows, uuid, nonce, created_at, status, exit_code, labels, launch";
 
 impl Store {
     /// Insert a new session; false if the name exists.
@@ -90,7 +91,11 @@ impl Store {
     pub fn session_get(&self, name: &str) -> Result<Option<SessionRow>, StoreError> {
         Ok(self
             .conn()
-            .query_row(&format!("SELECT {COLUMNS} FROM sessions WHERE name = ?1"), params![name], from_row)
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM sessions WHERE name = ?1"),
+                params![name],
+                from_row,
+            )
             .optional()?)
     }
 
@@ -113,8 +118,10 @@ impl Store {
 
     /// Record a new size.
     pub fn session_resize(&self, name: &str, cols: u16, rows: u16) -> Result<(), StoreError> {
-        self.conn()
-            .execute("UPDATE sessions SET cols = ?2, rows = ?3 WHERE name = ?1", params![name, cols, rows])?;
+        self.conn().execute(
+            "UPDATE sessions SET cols = ?2, rows = ?3 WHERE name = ?1",
+            params![name, cols, rows],
+        )?;
         Ok(())
     }
 
@@ -129,6 +136,9 @@ impl Store {
 
     /// Delete a session row (and, through foreign keys, its messages and events).
     pub fn session_delete(&self, name: &str) -> Result<bool, StoreError> {
-        Ok(self.conn().execute("DELETE FROM sessions WHERE name = ?1", params![name])? > 0)
+        Ok(self
+            .conn()
+            .execute("DELETE FROM sessions WHERE name = ?1", params![name])?
+            > 0)
     }
 }

@@ -104,7 +104,8 @@ async fn run(app: AppState, session: Arc<Session>, socket: WebSocket) -> WsResul
         first_seq: meta.first_seq,
         last_seq: meta.last_seq,
     };
-    tx.send(Message::Text(serde_json::to_string(&hello).unwrap_or_default().into())).await?;
+    tx.send(Message::Text(serde_json::to_string(&hello).unwrap_or_default().into()))
+        .await?;
     tx.send(state_message(&session)).await?;
 
     let mut next: Option<u64> = None;
@@ -117,7 +118,8 @@ async fn run(app: AppState, session: Arc<Session>, socket: WebSocket) -> WsResul
                 let chunks = match session.log.read_from(n, REPLAY_BATCH) {
                     Ok(c) => c,
                     Err(e) => {
-                        tx.send(Message::Text(error("log_unavailable", e.to_string()).into())).await?;
+                        tx.send(Message::Text(error("log_unavailable", e.to_string()).into()))
+                            .await?;
                         return close(&mut tx, session.exited().and_then(|e| e.code)).await;
                     }
                 };
@@ -173,7 +175,10 @@ async fn run(app: AppState, session: Arc<Session>, socket: WebSocket) -> WsResul
 }
 
 async fn close(tx: &mut futures::stream::SplitSink<WebSocket, Message>, code: Option<i32>) -> WsResult {
-    tx.send(Message::Text(serde_json::json!({"type": "exit", "code": code}).to_string().into())).await?;
+    tx.send(Message::Text(
+        serde_json::json!({"type": "exit", "code": code}).to_string().into(),
+    ))
+    .await?;
     tx.send(Message::Close(Some(CloseFrame {
         code: 1000,
         reason: "session ended".into(),
@@ -192,13 +197,23 @@ async fn handle(
     let text = match msg {
         Message::Text(t) => t.to_string(),
         Message::Binary(_) => {
-            return tx.send(Message::Text(error("bad_message", "binary messages are not accepted; send JSON text").into())).await;
+            return tx
+                .send(Message::Text(
+                    error("bad_message", "binary messages are not accepted; send JSON text").into(),
+                ))
+                .await;
         }
         _ => return Ok(()),
     };
     let parsed: ClientMessage = match serde_json::from_str(&text) {
         Ok(m) => m,
-        Err(e) => return tx.send(Message::Text(error("bad_message", format!("invalid message: {e}")).into())).await,
+        Err(e) => {
+            return tx
+                .send(Message::Text(
+                    error("bad_message", format!("invalid message: {e}")).into(),
+                ))
+                .await;
+        }
     };
     let reply = |r: Result<(), String>, code: &str| r.err().map(|m| error(code, m));
     let out: Option<String> = match parsed {
@@ -207,7 +222,11 @@ async fn handle(
                 Some(error("bad_message", "already resumed; reconnect to start over"))
             } else {
                 let meta = session.log.meta();
-                let last_seq = if epoch.as_ref().is_some_and(|e| *e != meta.epoch) { None } else { last_seq };
+                let last_seq = if epoch.as_ref().is_some_and(|e| *e != meta.epoch) {
+                    None
+                } else {
+                    last_seq
+                };
                 match last_seq {
                     None => {
                         *next = Some(meta.first_seq);
@@ -217,7 +236,10 @@ async fn handle(
                         *next = Some(meta.first_seq);
                         Some(error(
                             "bad_cursor",
-                            format!("lastSeq {n} is ahead of the log (last seq {}); replaying from {}", meta.last_seq, meta.first_seq),
+                            format!(
+                                "lastSeq {n} is ahead of the log (last seq {}); replaying from {}",
+                                meta.last_seq, meta.first_seq
+                            ),
                         ))
                     }
                     Some(n) if n + 1 < meta.first_seq => {
@@ -241,9 +263,15 @@ async fn handle(
         }),
         ClientMessage::Input { data } => {
             if data.len() > 64 * 1024 {
-                Some(error("bad_message", format!("input is {} bytes; the limit is 65536", data.len())))
+                Some(error(
+                    "bad_message",
+                    format!("input is {} bytes; the limit is 65536", data.len()),
+                ))
             } else {
-                reply(session.send_text(data.as_bytes()).await.map_err(|e| e.to_string()), "input_failed")
+                reply(
+                    session.send_text(data.as_bytes()).await.map_err(|e| e.to_string()),
+                    "input_failed",
+                )
             }
         }
         ClientMessage::Keys { keys } => {
@@ -260,12 +288,13 @@ async fn handle(
             }
             Err(e) => Some(error("resize_failed", e.to_string())),
         },
-        ClientMessage::PermissionAnswer { permission_id, decision } => {
-            match app.answer_permission(&session.name, &permission_id, &decision).await {
-                Ok(_) => None,
-                Err(e) => Some(error(e.code, e.message)),
-            }
-        }
+        ClientMessage::PermissionAnswer {
+            permission_id,
+            decision,
+        } => match app.answer_permission(&session.name, &permission_id, &decision).await {
+            Ok(_) => None,
+            Err(e) => Some(error(e.code, e.message)),
+        },
     };
     match out {
         Some(text) => tx.send(Message::Text(text.into())).await,

@@ -131,10 +131,14 @@ impl ControlClient {
                             begin_positions.push_back(at);
                         }
                         Event::Begin { .. } => {}
-                        Event::Reply { from_client: true, error, lines } => {
-                            let output_before = begin_positions.pop_front().unwrap_or_else(|| {
-                                live.lock().unwrap_or_else(|p| p.into_inner()).output_bytes
-                            });
+                        Event::Reply {
+                            from_client: true,
+                            error,
+                            lines,
+                        } => {
+                            let output_before = begin_positions
+                                .pop_front()
+                                .unwrap_or_else(|| live.lock().unwrap_or_else(|p| p.into_inner()).output_bytes);
                             let waiter = pending.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
                             if let Some(w) = waiter {
                                 let reply = Reply { lines, output_before };
@@ -176,7 +180,9 @@ impl ControlClient {
     /// back with no pane output in between. One reply per command.
     pub async fn atomic(&self, lines: &[&str]) -> Result<Vec<Reply>, TmuxError> {
         if lines.is_empty() || lines.iter().any(|l| l.contains('\n') || l.trim().is_empty()) {
-            return Err(TmuxError::Invalid("empty command or a newline in a command line".into()));
+            return Err(TmuxError::Invalid(
+                "empty command or a newline in a command line".into(),
+            ));
         }
         if self.exited.borrow().is_some() {
             return Err(TmuxError::Gone);

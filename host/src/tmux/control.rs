@@ -157,11 +157,10 @@ pub fn unescape(escaped: &[u8]) -> Vec<u8> {
     let mut i = 0;
     while i < escaped.len() {
         let b = escaped[i];
-        if b == b'\\'
-            && i + 3 < escaped.len()
-            && escaped[i + 1..i + 4].iter().all(|d| (b'0'..=b'7').contains(d))
-        {
-            let v = (escaped[i + 1] - b'0') as u32 * 64 + (escaped[i + 2] - b'0') as u32 * 8 + (escaped[i + 3] - b'0') as u32;
+        if b == b'\\' && i + 3 < escaped.len() && escaped[i + 1..i + 4].iter().all(|d| (b'0'..=b'7').contains(d)) {
+            let v = (escaped[i + 1] - b'0') as u32 * 64
+                + (escaped[i + 2] - b'0') as u32 * 8
+                + (escaped[i + 3] - b'0') as u32;
             out.push(v as u8);
             i += 4;
         } else {
@@ -217,7 +216,11 @@ mod tests {
                 Event::Reply {
                     from_client: true,
                     error: false,
-                    lines: vec![b"%end 9 76 1".to_vec(), b"%exit fake".to_vec(), b"%output %1 x".to_vec()],
+                    lines: vec![
+                        b"%end 9 76 1".to_vec(),
+                        b"%exit fake".to_vec(),
+                        b"%output %1 x".to_vec()
+                    ],
                 }
             ]
         );
@@ -225,14 +228,23 @@ mod tests {
 
     #[test]
     fn initial_command_replies_and_errors() {
-        let ev = parse(&[b"%begin 1 260 0\n%end 1 260 0\n%begin 1 268 1\ncan't find pane: =t1\n%error 1 268 1\n%exit\n"]);
+        let ev =
+            parse(&[b"%begin 1 260 0\n%end 1 260 0\n%begin 1 268 1\ncan't find pane: =t1\n%error 1 268 1\n%exit\n"]);
         assert_eq!(
             ev,
             vec![
                 Event::Begin { from_client: false },
-                Event::Reply { from_client: false, error: false, lines: vec![] },
+                Event::Reply {
+                    from_client: false,
+                    error: false,
+                    lines: vec![]
+                },
                 Event::Begin { from_client: true },
-                Event::Reply { from_client: true, error: true, lines: vec![b"can't find pane: =t1".to_vec()] },
+                Event::Reply {
+                    from_client: true,
+                    error: true,
+                    lines: vec![b"can't find pane: =t1".to_vec()]
+                },
                 Event::Exit { reason: None },
             ]
         );

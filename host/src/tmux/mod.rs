@@ -105,7 +105,9 @@ impl Tmux {
         match self.run(&["list-sessions", "-F", "#{session_name}"]).await {
             Ok(out) => Ok(out.lines().map(str::to_string).collect()),
             Err(TmuxError::Command { message, .. })
-                if message.contains("no server running") || message.contains("error connecting") || message.contains("No such file") =>
+                if message.contains("no server running")
+                    || message.contains("error connecting")
+                    || message.contains("No such file") =>
             {
                 Ok(Vec::new())
             }
@@ -118,20 +120,32 @@ impl Tmux {
         let target = format!("={name}");
         match self.run(&["kill-session", "-t", &target]).await {
             Ok(_) => Ok(()),
-            Err(TmuxError::Command { message, .. }) if message.contains("can't find") || message.contains("no server") || message.contains("error connecting") => Ok(()),
+            Err(TmuxError::Command { message, .. })
+                if message.contains("can't find")
+                    || message.contains("no server")
+                    || message.contains("error connecting") =>
+            {
+                Ok(())
+            }
             Err(e) => Err(e),
         }
     }
 
     /// The command a person runs to attach to `name`.
     pub fn attach_command(&self, name: &str) -> String {
-        format!("tmux -S {} attach -t ={name}", shell_quote(&self.socket.to_string_lossy()))
+        format!(
+            "tmux -S {} attach -t ={name}",
+            shell_quote(&self.socket.to_string_lossy())
+        )
     }
 }
 
 /// Quote `s` for `/bin/sh` (single quotes, `'` as `'\''`).
 pub fn shell_quote(s: &str) -> String {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-=:,+@%".contains(&b)) {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-=:,+@%".contains(&b))
+    {
         return s.to_string();
     }
     format!("'{}'", s.replace('\'', r"'\''"))
@@ -146,7 +160,10 @@ pub fn validate_session_name(name: &str) -> Result<(), String> {
     if name.len() > 64 {
         return Err(format!("session name is {} characters; the limit is 64", name.len()));
     }
-    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-')) {
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+    {
         return Err(format!(
             "session name {name:?} contains {c:?}; use only letters, digits, `_` and `-` (names are tmux targets and directory names)"
         ));
