@@ -3,12 +3,14 @@
 //! session, and loads providers, webhooks and adapters as WebAssembly
 //! components against the `wasmux:plugin` WIT package.
 
+pub mod agent;
 pub mod api;
 pub mod auth;
 pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod demo_agent;
+pub mod events;
 pub mod outlog;
 pub mod plugins;
 pub mod server;

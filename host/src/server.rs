@@ -6,6 +6,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::agent::Agents;
 use crate::api::{self, App};
 use crate::auth::Auth;
 use crate::config::Config;
@@ -98,7 +99,8 @@ pub async fn run(config: Config) -> Result<()> {
         registry.clone(),
         config.clone(),
     )?);
-    sessions.restore().await.context("restoring sessions")?;
+    let agents = Agents::new(sessions.clone(), store.clone(), registry.clone(), config.clone());
+    agents.restore().await.context("restoring sessions")?;
     tracing::info!(sessions = sessions.list().len(), tmux_socket = %sessions.tmux.socket().display(), "sessions restored");
 
     let app = Arc::new(App {
@@ -107,6 +109,7 @@ pub async fn run(config: Config) -> Result<()> {
         plugins: registry,
         store,
         sessions,
+        agents,
         started_at: crate::util::now_ms(),
     });
     let listener = tokio::net::TcpListener::bind(config.listen)

@@ -1,8 +1,13 @@
 //! The HTTP API: router, authentication, and one module per resource.
 
+pub mod adapters;
 pub mod auth_mw;
 pub mod error;
+pub mod events;
 pub mod health;
+pub mod messages;
+pub mod metrics;
+pub mod openapi;
 pub mod plugins;
 pub mod sessions;
 
@@ -12,6 +17,7 @@ use axum::http::{Method, Uri};
 use axum::middleware;
 use std::sync::Arc;
 
+use crate::agent::Agents;
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::plugins::PluginRegistry;
@@ -29,8 +35,10 @@ pub struct App {
     pub plugins: Arc<PluginRegistry>,
     /// The database.
     pub store: Arc<Store>,
-    /// Sessions.
+    /// Sessions (the terminal half).
     pub sessions: Arc<SessionManager>,
+    /// Agents (the queue and event half), one per session.
+    pub agents: Arc<Agents>,
     /// Daemon start time (ms since epoch).
     pub started_at: u64,
 }
@@ -45,6 +53,10 @@ pub fn router(app: AppState) -> Router {
         .merge(health::protected_routes())
         .merge(plugins::routes())
         .merge(sessions::routes())
+        .merge(messages::routes())
+        .route("/sessions/{name}/events", axum::routing::get(events::events))
+        .route("/metrics", axum::routing::get(metrics::metrics))
+        .route("/openapi.json", axum::routing::get(openapi::openapi))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), auth_mw::require_token));
     Router::new()
@@ -75,9 +87,6 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
 impl App {
     /// Answer permission request `id` of session `name`.
     pub async fn answer_permission(&self, name: &str, id: &str, decision: &str) -> Result<(), ApiError> {
-        let _ = (decision, self.sessions.get(name)?);
-        Err(ApiError::not_found(format!(
-            "session `{name}` has no pending permission request `{id}`"
-        )))
+        Ok(self.agents.answer_permission(name, id, decision).await?)
     }
 }

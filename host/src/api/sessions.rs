@@ -6,7 +6,6 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use super::{ApiError, ApiJson, ApiResult, AppState};
 use crate::session::{CreateSession, Session, SessionError, StateInfo};
@@ -116,8 +115,8 @@ pub async fn create(
     State(app): State<AppState>,
     ApiJson(req): ApiJson<CreateSession>,
 ) -> ApiResult<(StatusCode, Json<SessionInfo>)> {
-    let session: Arc<Session> = app.sessions.create(req).await?;
-    Ok((StatusCode::CREATED, Json(SessionInfo::of(&session))))
+    let agent = app.agents.create(req).await?;
+    Ok((StatusCode::CREATED, Json(SessionInfo::of(&agent.session))))
 }
 
 /// Every session.
@@ -159,6 +158,6 @@ pub async fn patch(
 #[utoipa::path(delete, path = "/sessions/{name}", params(("name" = String, Path, description = "session name")),
     responses((status = 200), (status = 404, body = super::error::ErrorBody)))]
 pub async fn delete(State(app): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<serde_json::Value>> {
-    app.sessions.delete(&name).await?;
+    app.agents.delete(&name).await?;
     Ok(Json(serde_json::json!({"ok": true, "name": name})))
 }

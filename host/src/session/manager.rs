@@ -100,8 +100,6 @@ pub struct SessionManager {
     sessions: RwLock<BTreeMap<String, Arc<Session>>>,
     stops: Mutex<HashMap<String, watch::Sender<bool>>>,
     create_lock: tokio::sync::Mutex<()>,
-    /// New sessions, for subscribers (providers, metrics).
-    pub created: broadcast::Sender<Arc<Session>>,
 }
 
 fn random_hex(n: usize) -> String {
@@ -139,7 +137,6 @@ impl SessionManager {
             sessions: RwLock::new(BTreeMap::new()),
             stops: Mutex::new(HashMap::new()),
             create_lock: tokio::sync::Mutex::new(()),
-            created: broadcast::channel(64).0,
         })
     }
 
@@ -341,7 +338,6 @@ impl SessionManager {
         let session = self.build_session(row, dir.clone(), log, StateInfo::new("starting", "process", None));
         self.start(&session, control, pane, RawReader::new(dir.join("raw"), 0));
         tracing::info!(session = %name, provider = %req.provider, "session created");
-        let _ = self.created.send(session.clone());
         Ok(session)
     }
 
@@ -491,7 +487,6 @@ impl SessionManager {
                     Ok((control, pane)) => {
                         tracing::info!(session = %row.name, from = raw_pos, "re-attached session");
                         self.start(&session, control, pane, RawReader::new(dir.join("raw"), raw_pos));
-                        let _ = self.created.send(session.clone());
                         continue;
                     }
                     Err(e) => tracing::error!(session = %row.name, error = %e, "re-attach failed; marking exited"),
@@ -544,6 +539,38 @@ impl SessionManager {
         self.store.session_delete(name)?;
         let _ = std::fs::remove_dir_all(&session.dir);
         tracing::info!(session = name, "session deleted");
+        Ok(())
+    }
+
+    /// Restart the agent in its pane (same log, same pipe) with a fresh
+    /// launch spec from `plugin`.
+    pub async fn respawn(
+        &self,
+        session: &Session,
+        plugin: &Arc<crate::plugins::LoadedPlugin>,
+        req: &LaunchRequest,
+    ) -> Result<(), SessionError> {
+        let (control, pane) = session
+            .control()
+            .map_err(|_| SessionError::Exited(session.name.clone()))?;
+        let spec = provider_instance::launch(plugin, req).await?;
+        self.check_spec(plugin, &spec)?;
+        let row = session.row();
+        let mut env: BTreeMap<String, String> = spec.env.iter().cloned().collect();
+        env.extend(row.env.clone());
+        env.insert("WASMUX_SESSION".into(), row.name.clone());
+        let script = write_script(&session.dir, &row.cwd, &spec.command, &env, &row.nonce)?;
+        let command = format!("/bin/sh {}", shell_quote(&script.to_string_lossy()));
+        control
+            .command(&format!("respawn-pane -k -t {pane} {}", tmux_quote(&command)))
+            .await?;
+        session.update_row(|r| {
+            r.launch = launch_json(&spec);
+            r.exit_code = None;
+        });
+        session.exit.send_replace(None);
+        session.set_state(StateInfo::new("starting", "process", None));
+        tracing::info!(session = %row.name, "agent restarted");
         Ok(())
     }
 

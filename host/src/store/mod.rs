@@ -6,8 +6,12 @@
 //! multi-row updates, which SQL expresses directly; it is one C library
 //! compiled once, and `sqlite3` can inspect a live daemon's state.
 
+mod events;
 mod kv;
+mod messages;
 mod sessions;
+
+pub use messages::{Enqueued, MessageRow, NewMessage, status};
 
 pub use sessions::SessionRow;
 
@@ -66,8 +70,35 @@ CREATE TABLE IF NOT EXISTS sessions (
     status     TEXT NOT NULL,
     exit_code  INTEGER,
     labels     TEXT NOT NULL DEFAULT '{}',
-    launch     TEXT NOT NULL DEFAULT '{}'
+    launch     TEXT NOT NULL DEFAULT '{}',
+    provider_seq INTEGER NOT NULL DEFAULT 0
 );
+
+CREATE TABLE IF NOT EXISTS messages (
+    id              TEXT NOT NULL UNIQUE,
+    session         TEXT NOT NULL REFERENCES sessions(name) ON DELETE CASCADE,
+    text            TEXT NOT NULL,
+    metadata        TEXT NOT NULL DEFAULT '{}',
+    status          TEXT NOT NULL,
+    idempotency_key TEXT,
+    source          TEXT NOT NULL DEFAULT 'api',
+    created_at      INTEGER NOT NULL,
+    started_at      INTEGER,
+    finished_at     INTEGER,
+    response        TEXT,
+    error           TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_idempotency ON messages(session, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS messages_queue ON messages(session, status);
+
+CREATE TABLE IF NOT EXISTS events (
+    session TEXT NOT NULL REFERENCES sessions(name) ON DELETE CASCADE,
+    seq     INTEGER NOT NULL,
+    ts      INTEGER NOT NULL,
+    type    TEXT NOT NULL,
+    body    TEXT NOT NULL,
+    PRIMARY KEY (session, seq)
+) WITHOUT ROWID;
 "#;
 
 impl Store {

@@ -142,3 +142,27 @@ impl Store {
             > 0)
     }
 }
+
+impl Store {
+    /// The last output seq the session's provider has consumed.
+    pub fn session_provider_seq(&self, name: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT provider_seq FROM sessions WHERE name = ?1",
+                params![name],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()?
+            .unwrap_or(0) as u64)
+    }
+
+    /// Record the provider's output cursor.
+    pub fn session_set_provider_seq(&self, name: &str, seq: u64) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE sessions SET provider_seq = ?2 WHERE name = ?1",
+            params![name, seq as i64],
+        )?;
+        Ok(())
+    }
+}

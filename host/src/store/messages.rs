@@ -1,0 +1,254 @@
+//! Queued messages: one FIFO per session, ordered by insertion (rowid).
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use super::{Store, StoreError};
+
+/// Message statuses.
+pub mod status {
+    /// Waiting its turn.
+    pub const QUEUED: &str = "queued";
+    /// Delivered; the turn runs.
+    pub const RUNNING: &str = "running";
+    /// The turn completed.
+    pub const DONE: &str = "done";
+    /// The turn failed (timeout, agent exit, delivery error, daemon restart).
+    pub const FAILED: &str = "failed";
+    /// The turn was interrupted.
+    pub const ABORTED: &str = "aborted";
+    /// Removed before it started.
+    pub const CANCELLED: &str = "cancelled";
+}
+
+/// A message as stored.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageRow {
+    /// Id (`msg_…`).
+    pub id: String,
+    /// Session name.
+    pub session: String,
+    /// The text.
+    pub text: String,
+    /// Metadata (a JSON object).
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+    /// queued, running, done, failed, aborted or cancelled.
+    pub status: String,
+    /// Dedupe key, if given.
+    pub idempotency_key: Option<String>,
+    /// Where it came from (`api`, `steer`, `webhook:<plugin>`, …).
+    pub source: String,
+    /// When queued (ms).
+    pub created_at: u64,
+    /// When delivered (ms).
+    pub started_at: Option<u64>,
+    /// When finished (ms).
+    pub finished_at: Option<u64>,
+    /// The agent's answer, when done.
+    pub response: Option<String>,
+    /// Why it failed, was aborted or cancelled.
+    pub error: Option<String>,
+}
+
+const COLS: &str = "id, session, text, metadata, status, idempotency_key, source, created_at, started_at, finished_at, response, error";
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
+    let meta: String = r.get(3)?;
+    Ok(MessageRow {
+        id: r.get(0)?,
+        session: r.get(1)?,
+        text: r.get(2)?,
+        metadata: serde_json::from_str(&meta).unwrap_or(serde_json::Value::Null),
+        status: r.get(4)?,
+        idempotency_key: r.get(5)?,
+        source: r.get(6)?,
+        created_at: r.get::<_, i64>(7)? as u64,
+        started_at: r.get::<_, Option<i64>>(8)?.map(|v| v as u64),
+        finished_at: r.get::<_, Option<i64>>(9)?.map(|v| v as u64),
+        response: r.get(10)?,
+        error: r.get(11)?,
+    })
+}
+
+/// Outcome of an enqueue.
+#[derive(Debug, Clone)]
+pub enum Enqueued {
+    /// A new message, at this 1-based queue position.
+    New(MessageRow, usize),
+    /// The idempotency key matched an existing message.
+    Existing(MessageRow),
+    /// The queue is at its cap.
+    Full(usize),
+}
+
+/// A new message to enqueue.
+pub struct NewMessage<'a> {
+    /// Id to use.
+    pub id: &'a str,
+    /// Session.
+    pub session: &'a str,
+    /// Text.
+    pub text: &'a str,
+    /// Metadata JSON object.
+    pub metadata: &'a serde_json::Value,
+    /// Dedupe key.
+    pub idempotency_key: Option<&'a str>,
+    /// Source tag.
+    pub source: &'a str,
+    /// Queue cap.
+    pub cap: usize,
+}
+
+impl Store {
+    /// Insert a queued message (committed before returning), deduping by key
+    /// and enforcing the cap, in one transaction.
+    pub fn message_enqueue(&self, m: &NewMessage<'_>) -> Result<Enqueued, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        if let Some(key) = m.idempotency_key {
+            let existing = tx
+                .query_row(
+                    &format!("SELECT {COLS} FROM messages WHERE session = ?1 AND idempotency_key = ?2"),
+                    params![m.session, key],
+                    row,
+                )
+                .optional()?;
+            if let Some(e) = existing {
+                return Ok(Enqueued::Existing(e));
+            }
+        }
+        let queued: usize = tx.query_row(
+            "SELECT count(*) FROM messages WHERE session = ?1 AND status = 'queued'",
+            params![m.session],
+            |r| r.get(0),
+        )?;
+        if queued >= m.cap {
+            return Ok(Enqueued::Full(queued));
+        }
+        let now = crate::util::now_ms() as i64;
+        tx.execute(
+            "INSERT INTO messages (id, session, text, metadata, status, idempotency_key, source, created_at)
+             VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7)",
+            params![
+                m.id,
+                m.session,
+                m.text,
+                m.metadata.to_string(),
+                m.idempotency_key,
+                m.source,
+                now
+            ],
+        )?;
+        let inserted = tx.query_row(
+            &format!("SELECT {COLS} FROM messages WHERE id = ?1"),
+            params![m.id],
+            row,
+        )?;
+        tx.commit()?;
+        Ok(Enqueued::New(inserted, queued + 1))
+    }
+
+    /// One message of `session`.
+    pub fn message_get(&self, session: &str, id: &str) -> Result<Option<MessageRow>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!("SELECT {COLS} FROM messages WHERE session = ?1 AND id = ?2"),
+                params![session, id],
+                row,
+            )
+            .optional()?)
+    }
+
+    /// The oldest queued message of `session`.
+    pub fn message_next(&self, session: &str) -> Result<Option<MessageRow>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!("SELECT {COLS} FROM messages WHERE session = ?1 AND status = 'queued' ORDER BY rowid LIMIT 1"),
+                params![session],
+                row,
+            )
+            .optional()?)
+    }
+
+    /// Queued messages of `session`, oldest first.
+    pub fn message_queue(&self, session: &str) -> Result<Vec<MessageRow>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {COLS} FROM messages WHERE session = ?1 AND status = 'queued' ORDER BY rowid"
+        ))?;
+        let rows = stmt.query_map(params![session], row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The last `limit` messages of `session` that left the queue, oldest first.
+    pub fn message_history(&self, session: &str, limit: usize) -> Result<Vec<MessageRow>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {COLS} FROM (SELECT rowid AS r, * FROM messages WHERE session = ?1 AND status != 'queued' ORDER BY rowid DESC LIMIT ?2) ORDER BY r"
+        ))?;
+        let rows = stmt.query_map(params![session, limit as i64], row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Move `id` from `from` to `to` (with timestamps/response/error);
+    /// false if it was not in `from`.
+    pub fn message_transition(
+        &self,
+        id: &str,
+        from: &str,
+        to: &str,
+        response: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let now = crate::util::now_ms() as i64;
+        let n = self.conn().execute(
+            "UPDATE messages SET status = ?3,
+                 started_at = CASE WHEN ?3 = 'running' THEN ?4 ELSE started_at END,
+                 finished_at = CASE WHEN ?3 IN ('done','failed','aborted','cancelled') THEN ?4 ELSE finished_at END,
+                 response = coalesce(?5, response), error = coalesce(?6, error)
+             WHERE id = ?1 AND status = ?2",
+            params![id, from, to, now, response, error],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Cancel every queued message of `session`; their ids.
+    pub fn message_cancel_all(&self, session: &str, reason: &str) -> Result<Vec<String>, StoreError> {
+        let ids: Vec<String> = self.message_queue(session)?.into_iter().map(|m| m.id).collect();
+        for id in &ids {
+            self.message_transition(id, status::QUEUED, status::CANCELLED, None, Some(reason))?;
+        }
+        Ok(ids)
+    }
+
+    /// After a restart: running messages become failed (`daemon restarted`)
+    /// or queued again (re-delivery). Returns how many changed.
+    pub fn message_recover_running(&self, redeliver: bool) -> Result<usize, StoreError> {
+        let conn = self.conn();
+        let n = if redeliver {
+            conn.execute(
+                "UPDATE messages SET status = 'queued', started_at = NULL WHERE status = 'running'",
+                [],
+            )?
+        } else {
+            conn.execute(
+                "UPDATE messages SET status = 'failed', error = 'daemon restarted', finished_at = ?1 WHERE status = 'running'",
+                params![crate::util::now_ms() as i64],
+            )?
+        };
+        Ok(n)
+    }
+
+    /// Queue depth per session (for metrics).
+    pub fn message_counts(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare_cached("SELECT session, status, count(*) FROM messages GROUP BY session, status")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
