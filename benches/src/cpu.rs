@@ -41,7 +41,14 @@ fn read_stat(pid: i32) -> Option<Proc> {
     let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let open = text.find('(')?;
     let close = text.rfind(')')?;
-    let comm = text[open + 1..close].to_string();
+    let mut comm = text[open + 1..close].to_string();
+    if comm == "wasmux" {
+        // Tell the daemon (`serve`) from its helpers (`pipe-sink`, `bridge`).
+        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if let Some(sub) = cmdline.split(|&b| b == 0).nth(1).filter(|s| !s.is_empty()) {
+            comm = format!("wasmux {}", String::from_utf8_lossy(sub));
+        }
+    }
     let fields: Vec<&str> = text[close + 1..].split_whitespace().collect();
     // After the comm: state(0) ppid(1) … utime(11) stime(12) cutime(13) cstime(14).
     let num = |i: usize| fields.get(i).and_then(|s| s.parse::<u64>().ok());
@@ -91,12 +98,13 @@ fn descends(snap: &Snapshot, mut pid: i32, roots: &[i32]) -> bool {
     false
 }
 
-/// "name 1.23s, other 0.40s" for the table.
-pub fn format(d: &[(String, f64)]) -> String {
+/// "name 1.23s (98%), other 0.40s (32%)" for the table: CPU seconds and the
+/// share of one core over `wall` seconds.
+pub fn format(d: &[(String, f64)], wall: f64) -> String {
     let parts: Vec<String> = d
         .iter()
         .filter(|(_, s)| *s >= 0.01)
-        .map(|(c, s)| format!("{c} {s:.2}s"))
+        .map(|(c, s)| format!("{c} {s:.2}s ({:.0}%)", 100.0 * s / wall.max(1e-9)))
         .collect();
     if parts.is_empty() { "-".into() } else { parts.join(", ") }
 }

@@ -18,6 +18,8 @@ pub struct Latency {
     pub max: f64,
     /// Mean.
     pub mean: f64,
+    /// Fraction of samples at or under 1 ms.
+    pub within_1ms: f64,
 }
 
 impl Latency {
@@ -31,6 +33,7 @@ impl Latency {
             min: ms[0],
             max: ms[ms.len() - 1],
             mean: ms.iter().sum::<f64>() / ms.len() as f64,
+            within_1ms: ms.iter().filter(|&&m| m <= 1.0).count() as f64 / ms.len() as f64,
         }
     }
 }

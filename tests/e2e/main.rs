@@ -5,5 +5,6 @@
 mod daemon_plugins;
 mod harness;
 mod plugin_runtime;
+mod queue;
 mod stream;
 mod ws_client;

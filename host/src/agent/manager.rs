@@ -159,6 +159,7 @@ impl Agents {
             provider: tokio::sync::Mutex::new(provider),
             provider_error: Mutex::new(provider_error),
             turn: Mutex::new(None),
+            enqueue_lock: Mutex::new(()),
             wake: Notify::new(),
             aborted: watch::channel(None).0,
             permissions: Mutex::new(Permissions::default()),
@@ -245,6 +246,7 @@ impl Agents {
             req.metadata.clone()
         };
         let id = message_id();
+        let _order = agent.enqueue_lock.lock().unwrap_or_else(|p| p.into_inner());
         let outcome = self.store.message_enqueue(&NewMessage {
             id: &id,
             session: name,

@@ -46,6 +46,9 @@ pub struct Agent {
     /// Why the provider is unavailable, if it is.
     provider_error: Mutex<Option<String>>,
     turn: Mutex<Option<Turn>>,
+    /// Serialises enqueue (commit + `message-queued` event) so event order
+    /// is queue order.
+    enqueue_lock: Mutex<()>,
     /// Wakes the queue runner (new message, abort, state change).
     wake: Notify,
     /// Id of the turn that was aborted or failed from outside the runner.

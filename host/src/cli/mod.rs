@@ -4,6 +4,7 @@
 
 mod client;
 mod plugins_cmd;
+mod session_cmds;
 
 pub use client::{CliError, Client};
 
@@ -31,6 +32,80 @@ pub struct Cli {
 pub enum Command {
     /// Run the daemon.
     Serve(ServeArgs),
+    /// List sessions.
+    Ls {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a session: `wasmux new NAME --provider P [-- ARGS]`.
+    New(session_cmds::NewArgs),
+    /// Queue a message (`--wait` prints the response).
+    Send(session_cmds::SendArgs),
+    /// Type into the running turn, or queue if idle.
+    Steer {
+        /// Session.
+        name: String,
+        /// Text.
+        text: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Interrupt the running turn.
+    Abort {
+        /// Session.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Clear the queue, abort the turn and restart the agent.
+    Reset {
+        /// Session.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Kill a session's agent and delete the session.
+    Rm {
+        /// Session.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show state, running turn, queue and pending permissions.
+    State {
+        /// Session.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Answer a permission request: allow, deny or always.
+    Permit {
+        /// Session.
+        name: String,
+        /// Permission id.
+        id: String,
+        /// allow | deny | always.
+        decision: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a session's events (`-f` follows).
+    Logs(session_cmds::LogsArgs),
+    /// Open the session's tmux pane here (`--print` shows the command).
+    Attach {
+        /// Session.
+        name: String,
+        /// Print the tmux command instead of running it.
+        #[arg(long)]
+        print: bool,
+    },
     /// Inspect, check and reload plugins.
     #[command(subcommand)]
     Plugins(plugins_cmd::PluginsCommand),
@@ -116,6 +191,11 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             plugins_cmd::run(cmd, cli.state_dir, cli.url).await
         }
         Command::DemoAgent(args) => Ok(crate::demo_agent::main(args)),
+        Command::Attach { name, print } => session_cmds::attach(
+            &cli.state_dir.unwrap_or_else(crate::config::default_state_dir),
+            &name,
+            print,
+        ),
         Command::PipeSink { dir } => {
             crate::tmux::sink::run(&dir).map_err(|e| CliError::Other(format!("pipe-sink: {e}")))?;
             Ok(ExitCode::SUCCESS)
@@ -127,5 +207,67 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 .map_err(|e| CliError::Other(format!("{e:#}")))?;
             Ok(ExitCode::SUCCESS)
         }
+        other => {
+            init_tracing("warn");
+            let client = Client::discover(cli.state_dir, cli.url);
+            client_command(&client, other).await
+        }
+    }
+}
+
+async fn client_command(client: &Client, cmd: Command) -> Result<ExitCode, CliError> {
+    use reqwest::Method;
+    match cmd {
+        Command::Ls { json } => session_cmds::ls(client, json).await,
+        Command::New(a) => session_cmds::new(client, a).await,
+        Command::Send(a) => session_cmds::send(client, a).await,
+        Command::Steer { name, text, json } => session_cmds::steer(client, &name, &text, json).await,
+        Command::Abort { name, json } => {
+            session_cmds::simple(
+                client,
+                Method::POST,
+                &format!("/sessions/{name}/abort"),
+                json,
+                |r| match r["aborted"].as_str() {
+                    Some(id) => format!("aborted {id}"),
+                    None => "no turn was running".into(),
+                },
+            )
+            .await
+        }
+        Command::Reset { name, json } => {
+            session_cmds::simple(client, Method::POST, &format!("/sessions/{name}/reset"), json, |_| {
+                "agent restarted, queue cleared".into()
+            })
+            .await
+        }
+        Command::Rm { name, json } => {
+            session_cmds::simple(client, Method::DELETE, &format!("/sessions/{name}"), json, |r| {
+                format!("deleted {}", r["name"].as_str().unwrap_or(""))
+            })
+            .await
+        }
+        Command::State { name, json } => session_cmds::state(client, &name, json).await,
+        Command::Permit {
+            name,
+            id,
+            decision,
+            json,
+        } => {
+            let r = client
+                .post(
+                    &format!("/sessions/{name}/permissions/{id}"),
+                    &serde_json::json!({"decision": decision}),
+                )
+                .await?;
+            if json {
+                println!("{r}");
+            } else {
+                println!("{id}: {decision}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Logs(a) => session_cmds::logs(client, a).await,
+        _ => Err(CliError::Other("not a client command".into())),
     }
 }

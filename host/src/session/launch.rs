@@ -17,7 +17,10 @@ pub fn exit_marker_prefix(nonce: &str) -> Vec<u8> {
     format!("\x1b]{EXIT_OSC};wasmux-exit;{nonce};").into_bytes()
 }
 
-/// Write `<dir>/launch.sh` running `argv` in `cwd` with `env`.
+/// Write the pane's scripts: `<dir>/agent.sh` execs `argv` with `env`;
+/// `<dir>/launch.sh` (what the pane runs) runs agent.sh, runs it again when
+/// `<dir>/restart` exists (a reset), and otherwise prints the exit marker.
+/// Returns the path of launch.sh.
 pub fn write_script(
     dir: &Path,
     cwd: &str,
@@ -25,15 +28,16 @@ pub fn write_script(
     env: &BTreeMap<String, String>,
     nonce: &str,
 ) -> std::io::Result<std::path::PathBuf> {
-    let mut s = String::from("#!/bin/sh\n# Written by wasmux: runs the agent, then reports its exit status.\n");
+    write_agent_script(dir, argv, env)?;
+    let d = shell_quote(&dir.to_string_lossy());
+    let mut s = String::from(
+        "#!/bin/sh\n# Written by wasmux: runs the agent, restarts it on reset, reports its exit status.\n",
+    );
     s.push_str("trap : INT QUIT\n");
     s.push_str(&format!("cd {} || exit 1\n", shell_quote(cwd)));
-    for (k, v) in env {
-        s.push_str(&format!("export {k}={}\n", shell_quote(v)));
-    }
-    let cmd: Vec<String> = argv.iter().map(|a| shell_quote(a)).collect();
-    s.push_str(&cmd.join(" "));
-    s.push_str("\nrc=$?\n");
+    s.push_str(&format!(
+        "while :; do\n  /bin/sh {d}/agent.sh\n  rc=$?\n  if [ -e {d}/restart ]; then rm -f {d}/restart; continue; fi\n  break\ndone\n"
+    ));
     s.push_str(&format!(
         "printf '\\033]{EXIT_OSC};wasmux-exit;%s;%d\\007' {} \"$rc\"\n",
         shell_quote(nonce)
@@ -42,6 +46,19 @@ pub fn write_script(
     let path = dir.join("launch.sh");
     crate::plugins::cache::write_private(&path, s.as_bytes())?;
     Ok(path)
+}
+
+/// Write `<dir>/agent.sh`: export `env`, exec `argv`.
+pub fn write_agent_script(dir: &Path, argv: &[String], env: &BTreeMap<String, String>) -> std::io::Result<()> {
+    let mut s = String::from("#!/bin/sh\n");
+    for (k, v) in env {
+        s.push_str(&format!("export {k}={}\n", shell_quote(v)));
+    }
+    let cmd: Vec<String> = argv.iter().map(|a| shell_quote(a)).collect();
+    s.push_str("exec ");
+    s.push_str(&cmd.join(" "));
+    s.push('\n');
+    crate::plugins::cache::write_private(&dir.join("agent.sh"), s.as_bytes())
 }
 
 /// Environment variable names: `[A-Za-z_][A-Za-z0-9_]*`.

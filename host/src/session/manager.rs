@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
 use super::ingest::{self, Ended};
-use super::launch::{valid_env_name, write_script};
+use super::launch::{valid_env_name, write_agent_script, write_script};
 use super::raw::RawReader;
 use super::{ExitInfo, IngestState, Session, StateInfo};
 use crate::config::Config;
@@ -559,11 +559,18 @@ impl SessionManager {
         let mut env: BTreeMap<String, String> = spec.env.iter().cloned().collect();
         env.extend(row.env.clone());
         env.insert("WASMUX_SESSION".into(), row.name.clone());
-        let script = write_script(&session.dir, &row.cwd, &spec.command, &env, &row.nonce)?;
-        let command = format!("/bin/sh {}", shell_quote(&script.to_string_lossy()));
-        control
-            .command(&format!("respawn-pane -k -t {pane} {}", tmux_quote(&command)))
-            .await?;
+        write_agent_script(&session.dir, &spec.command, &env)?;
+        std::fs::write(session.dir.join("restart"), b"")?;
+        // Kill the agent's process tree; launch.sh starts agent.sh again.
+        // (tmux's respawn-pane from a control client can crash tmux 3.3a.)
+        let pid: i32 = control
+            .command(&format!("display -p -t {pane} '#{{pane_pid}}'"))
+            .await?
+            .text()
+            .trim()
+            .parse()
+            .map_err(|_| SessionError::Internal("tmux did not report the pane's pid".into()))?;
+        super::procs::kill_descendants(pid, Duration::from_secs(2)).await;
         session.update_row(|r| {
             r.launch = launch_json(&spec);
             r.exit_code = None;

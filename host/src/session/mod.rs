@@ -5,6 +5,7 @@
 mod ingest;
 pub mod launch;
 mod manager;
+mod procs;
 pub mod raw;
 mod snapshot;
 pub mod state;
@@ -24,6 +25,15 @@ use crate::outlog::{Chunk, OutputLog};
 use crate::store::SessionRow;
 use crate::tmux::client::ControlClient;
 use crate::tmux::{Tmux, TmuxError, input};
+
+/// One step of typed input.
+#[derive(Debug, Clone)]
+pub enum TypeAction {
+    /// Literal bytes.
+    Text(Vec<u8>),
+    /// tmux key names.
+    Keys(Vec<String>),
+}
 
 /// How the agent ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -123,6 +133,20 @@ impl Session {
         let result = control.atomic(&[&load, &paste]).await;
         let _ = std::fs::remove_file(&file);
         result.map(drop)
+    }
+
+    /// Type a sequence of text and keys as one tmux command list.
+    pub async fn type_atomically(&self, actions: &[TypeAction]) -> Result<(), TmuxError> {
+        let (control, pane) = self.control()?;
+        let mut lines = Vec::new();
+        for a in actions {
+            match a {
+                TypeAction::Text(t) => lines.extend(input::literal(&pane, t)),
+                TypeAction::Keys(k) => lines.extend(input::keys(&pane, k)?),
+            }
+        }
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        control.atomic(&refs).await.map(drop)
     }
 
     /// Press tmux keys.

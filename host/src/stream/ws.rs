@@ -37,7 +37,7 @@ pub async fn handler(
     Path(name): Path<String>,
     Query(query): Query<StreamQuery>,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let bearer = headers.get("authorization").and_then(|v| v.to_str().ok());
     let authed = app.auth.check_header(bearer) || query.ticket.as_deref().is_some_and(|t| app.auth.redeem_ticket(t));
@@ -56,6 +56,8 @@ pub async fn handler(
         ));
     }
     let session = app.sessions.get(&name).map_err(ApiError::from)?;
+    let ws =
+        ws.map_err(|e| ApiError::bad_request("not_websocket", format!("this route speaks WebSocket only: {e}")))?;
     Ok(ws
         .max_message_size(MAX_CLIENT_MESSAGE)
         .on_upgrade(move |socket| async move {

@@ -105,7 +105,10 @@ impl ControlClient {
             let mut reason = None;
             'read: loop {
                 let n = match stdout.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
+                    Ok(0) | Err(_) => {
+                        tracing::debug!("control client stdout closed");
+                        break;
+                    }
                     Ok(n) => n,
                 };
                 parser.feed(&buf[..n], &mut events);
@@ -154,6 +157,7 @@ impl ControlClient {
                         }
                         Event::Reply { .. } => {}
                         Event::Exit { reason: r } => {
+                            tracing::debug!(reason = ?r, pending = pending.lock().unwrap_or_else(|p| p.into_inner()).len(), "control client got %exit");
                             reason = Some(r.unwrap_or_else(|| "exited".into()));
                             break 'read;
                         }

@@ -1,0 +1,341 @@
+//! Session and queue commands over the HTTP API: `ls`, `new`, `send`,
+//! `steer`, `abort`, `reset`, `rm`, `state`, `permit`, `logs`, `attach`.
+
+use clap::Args;
+use futures::StreamExt;
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::process::ExitCode;
+
+use super::{CliError, Client};
+
+/// `wasmux new`.
+#[derive(Args, Debug)]
+pub struct NewArgs {
+    /// Session name.
+    pub name: String,
+    /// Provider plugin (e.g. demo, shell, claude-code).
+    #[arg(long, short)]
+    pub provider: String,
+    /// Working directory (default: the current directory).
+    #[arg(long)]
+    pub cwd: Option<std::path::PathBuf>,
+    /// Environment variables, `KEY=VALUE` (repeatable).
+    #[arg(long = "env", short = 'e')]
+    pub env: Vec<String>,
+    /// Terminal width.
+    #[arg(long)]
+    pub cols: Option<u16>,
+    /// Terminal height.
+    #[arg(long)]
+    pub rows: Option<u16>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Arguments for the agent (after `--`).
+    #[arg(last = true)]
+    pub args: Vec<String>,
+}
+
+/// `wasmux send`.
+#[derive(Args, Debug)]
+pub struct SendArgs {
+    /// Session name.
+    pub name: String,
+    /// The message text.
+    pub text: String,
+    /// Wait for the turn and print the response (exit 6 if it did not complete).
+    #[arg(long)]
+    pub wait: bool,
+    /// Dedupe key: the same key returns the same message.
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `wasmux logs`.
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    /// Session name.
+    pub name: String,
+    /// Follow new events.
+    #[arg(long, short)]
+    pub follow: bool,
+    /// Start after this event seq.
+    #[arg(long, default_value_t = 0)]
+    pub after: u64,
+    /// Print each event as a JSON line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn print_json(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+/// `wasmux ls`.
+pub async fn ls(client: &Client, json: bool) -> Result<ExitCode, CliError> {
+    let list = client.get("/sessions").await?;
+    if json {
+        print_json(&list);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<20} {:<12} {:<8} {:<20} {:>8}  CREATED",
+        "NAME", "PROVIDER", "STATUS", "STATE", "OUTPUT"
+    );
+    for s in list.as_array().into_iter().flatten() {
+        println!(
+            "{:<20} {:<12} {:<8} {:<20} {:>8}  {}",
+            s["name"].as_str().unwrap_or(""),
+            s["provider"].as_str().unwrap_or(""),
+            s["status"].as_str().unwrap_or(""),
+            format!(
+                "{} ({})",
+                s["state"]["value"].as_str().unwrap_or(""),
+                s["state"]["source"].as_str().unwrap_or("")
+            ),
+            s["lastSeq"],
+            s["createdAt"].as_str().unwrap_or("")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `wasmux new`.
+pub async fn new(client: &Client, a: NewArgs) -> Result<ExitCode, CliError> {
+    let cwd = match a.cwd {
+        Some(c) => std::fs::canonicalize(&c).map_err(|e| CliError::Other(format!("--cwd {}: {e}", c.display())))?,
+        None => std::env::current_dir().map_err(|e| CliError::Other(e.to_string()))?,
+    };
+    let mut env = serde_json::Map::new();
+    for kv in &a.env {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| CliError::Other(format!("--env {kv:?} must be KEY=VALUE")))?;
+        env.insert(k.to_string(), json!(v));
+    }
+    let body = json!({"name": a.name, "provider": a.provider, "cwd": cwd, "args": a.args, "env": env, "cols": a.cols, "rows": a.rows});
+    let s = client.post("/sessions", &body).await?;
+    if a.json {
+        print_json(&s);
+    } else {
+        println!(
+            "created {} ({})",
+            s["name"].as_str().unwrap_or(""),
+            s["provider"].as_str().unwrap_or("")
+        );
+        println!("attach: {}", s["attach"].as_str().unwrap_or(""));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `wasmux send`.
+pub async fn send(client: &Client, a: SendArgs) -> Result<ExitCode, CliError> {
+    let path = format!(
+        "/sessions/{}/messages{}",
+        a.name,
+        if a.wait { "?wait=true" } else { "" }
+    );
+    let mut rb = client.request(Method::POST, &path).json(&json!({"text": a.text}));
+    if let Some(k) = &a.idempotency_key {
+        rb = rb.header("idempotency-key", k);
+    }
+    let r = client.send(rb).await?;
+    if a.json {
+        print_json(&r);
+    } else if a.wait {
+        match r["response"].as_str() {
+            Some(resp) if !resp.is_empty() => println!("{resp}"),
+            _ => {}
+        }
+    } else {
+        println!(
+            "{} queued at position {}",
+            r["id"].as_str().unwrap_or(""),
+            r["position"]
+        );
+    }
+    if a.wait && r["ok"] != true {
+        return Err(CliError::TurnFailed(format!(
+            "message {} ended {}: {}",
+            r["id"].as_str().unwrap_or(""),
+            r["status"].as_str().unwrap_or("?"),
+            r["error"].as_str().unwrap_or("")
+        )));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `wasmux steer`.
+pub async fn steer(client: &Client, name: &str, text: &str, json: bool) -> Result<ExitCode, CliError> {
+    let r = client
+        .post(&format!("/sessions/{name}/steer"), &json!({"text": text}))
+        .await?;
+    if json {
+        print_json(&r);
+    } else if r["mode"] == "steer" {
+        println!("typed into the running turn");
+    } else {
+        println!("no turn running; queued as {}", r["id"].as_str().unwrap_or(""));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `wasmux abort`, `wasmux reset`, `wasmux rm`.
+pub async fn simple(
+    client: &Client,
+    method: Method,
+    path: &str,
+    json: bool,
+    say: impl Fn(&Value) -> String,
+) -> Result<ExitCode, CliError> {
+    let r = client.send(client.request(method, path)).await?;
+    if json {
+        print_json(&r);
+    } else {
+        println!("{}", say(&r));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `wasmux state`.
+pub async fn state(client: &Client, name: &str, json: bool) -> Result<ExitCode, CliError> {
+    let s = client.get(&format!("/sessions/{name}/state")).await?;
+    if json {
+        print_json(&s);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "state: {} (source: {})",
+        s["state"]["value"].as_str().unwrap_or(""),
+        s["state"]["source"].as_str().unwrap_or("")
+    );
+    if let Some(t) = s["turn"].as_object() {
+        println!(
+            "running: {} {:?}",
+            t["id"].as_str().unwrap_or(""),
+            t["text"].as_str().unwrap_or("")
+        );
+    }
+    for (i, m) in s["queue"].as_array().into_iter().flatten().enumerate() {
+        println!(
+            "queued {}: {} {:?}",
+            i + 1,
+            m["id"].as_str().unwrap_or(""),
+            m["text"].as_str().unwrap_or("")
+        );
+    }
+    for p in s["permissions"].as_array().into_iter().flatten() {
+        println!(
+            "permission {}: {} — {}",
+            p["permissionId"].as_str().unwrap_or(""),
+            p["toolName"].as_str().unwrap_or(""),
+            p["description"].as_str().unwrap_or("")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One line for a human.
+pub fn render(e: &Value) -> String {
+    let kind = e["type"].as_str().unwrap_or("?");
+    let s = |k: &str| e[k].as_str().unwrap_or("").to_string();
+    let detail = match kind {
+        "message" | "reasoning" => s("message"),
+        "thinking" => s("text"),
+        "tool-call" => format!("{} {}", s("name"), e["input"]),
+        "tool-result" => format!(
+            "{}{}",
+            if e["isError"] == true { "error: " } else { "" },
+            e["output"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| e["output"].to_string())
+        ),
+        "terminal-output" => s("data").trim_end().to_string(),
+        "file-edit" => format!("{} — {}", s("filePath"), s("description")),
+        "task-complete" => e["exitCode"].as_i64().map(|c| format!("exit {c}")).unwrap_or_default(),
+        "permission-request" => format!("{} {}: {}", s("permissionId"), s("toolName"), s("description")),
+        "permission-resolved" => format!("{} {}", s("permissionId"), s("decision")),
+        "token-count" => format!("in {} out {}", e["input"], e["output"]),
+        "state" => format!("{} ({})", s("value"), s("source")),
+        "message-queued" => format!("{} {:?}", s("id"), s("text")),
+        "message-started" => s("id"),
+        "message-done" => format!("{} {:?}", s("id"), s("response")),
+        "message-failed" => format!("{} {}: {}", s("id"), s("status"), s("error")),
+        _ => String::new(),
+    };
+    format!("{:>6} {:<19} {}", e["seq"], kind, detail)
+}
+
+/// `wasmux logs`: the event stream (SSE), printed.
+pub async fn logs(client: &Client, a: LogsArgs) -> Result<ExitCode, CliError> {
+    let path = format!("/sessions/{}/events?after={}&follow={}", a.name, a.after, a.follow);
+    let resp = client
+        .request(Method::GET, &path)
+        .send()
+        .await
+        .map_err(|e| CliError::Unreachable {
+            url: client.base().to_string(),
+            reason: e.to_string(),
+        })?;
+    if !resp.status().is_success() {
+        let status = resp.status();
+        let v: Value = resp.json().await.unwrap_or(Value::Null);
+        return Err(super::client::api_error(status, &v));
+    }
+    let mut body = resp.bytes_stream();
+    let mut buf: Vec<u8> = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| CliError::Other(e.to_string()))?;
+        buf.extend_from_slice(&chunk);
+        while let Some(i) = buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=i).collect();
+            let line = String::from_utf8_lossy(&line);
+            if let Some(data) = line.strip_prefix("data:") {
+                let data = data.trim();
+                let Ok(v) = serde_json::from_str::<Value>(data) else {
+                    continue;
+                };
+                if a.json {
+                    println!("{data}");
+                } else if v["type"] == "gap" {
+                    println!("(events {}-{} were dropped by retention)", v["from"], v["to"]);
+                } else {
+                    println!("{}", render(&v));
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `wasmux attach`: run tmux on the daemon's socket (or print the command).
+pub fn attach(state_dir: &std::path::Path, name: &str, print: bool) -> Result<ExitCode, CliError> {
+    crate::tmux::validate_session_name(name).map_err(CliError::Other)?;
+    let socket = state_dir.join("tmux.sock");
+    let cmd = format!(
+        "tmux -S {} attach -t ={name}",
+        crate::tmux::shell_quote(&socket.to_string_lossy())
+    );
+    if print {
+        println!("{cmd}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !socket.exists() {
+        return Err(CliError::Other(format!(
+            "no wasmux tmux server at {} (is the daemon's state dir right?)",
+            socket.display()
+        )));
+    }
+    use std::os::unix::process::CommandExt;
+    let err = std::process::Command::new("tmux")
+        .arg("-S")
+        .arg(&socket)
+        .args(["attach", "-t", &format!("={name}")])
+        .exec();
+    Err(CliError::Other(format!("running tmux: {err}")))
+}
