@@ -111,6 +111,11 @@ pub struct StreamConfig {
     /// Frames buffered per WebSocket client before it is caught up from the
     /// log instead. Default 256.
     pub client_buffer_frames: usize,
+    /// Also receive `%output` on the control client: snapshots then name
+    /// their exact seq even mid-burst, at the cost of tmux formatting every
+    /// byte twice (~40% less pane throughput). Default false: output is
+    /// read only from the pipe sink; snapshots wait for a quiet moment.
+    pub output_notifications: bool,
 }
 
 /// Session defaults.
@@ -179,6 +184,7 @@ impl Default for StreamConfig {
             allowed_origins: Vec::new(),
             retention_bytes: 64 << 20,
             client_buffer_frames: 256,
+            output_notifications: false,
         }
     }
 }

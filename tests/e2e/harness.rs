@@ -103,7 +103,10 @@ impl TestDaemon {
             .arg(&config_path)
             .arg("--listen")
             .arg("127.0.0.1:0")
-            .env("RUST_LOG", "info,wasmux=debug")
+            .env(
+                "RUST_LOG",
+                std::env::var("TEST_DAEMON_LOG").unwrap_or("info,wasmux=debug".into()),
+            )
             .env_remove("WASMUX_URL")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)

@@ -37,7 +37,10 @@ pub async fn run(
     nonce: String,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Ended {
-    let aligned_at_start = control.live.lock().unwrap_or_else(|p| p.into_inner()).aligned_at_start;
+    let (aligned_at_start, counts_output) = {
+        let l = control.live.lock().unwrap_or_else(|p| p.into_inner());
+        (l.aligned_at_start, l.counts_output)
+    };
     session.ingest.lock().unwrap_or_else(|p| p.into_inner()).aligned = aligned_at_start.then_some(reader.pos());
     let mut scanner = ExitScanner::new(&nonce);
     let mut splits: std::collections::VecDeque<u64> = Default::default();
@@ -46,6 +49,8 @@ pub async fn run(
     let mut quiet_since = Instant::now();
     let mut last_gc = Instant::now();
     let mut recent_tail: Vec<u8> = Vec::new();
+    let written = Arc::new(tokio::sync::Notify::new());
+    let _watch = super::raw_watch::watch(&session.dir.join("raw"), written.clone());
     loop {
         let (count, new_splits) = {
             let mut l = control.live.lock().unwrap_or_else(|p| p.into_inner());
@@ -68,7 +73,11 @@ pub async fn run(
         if count != last_count {
             last_count = count;
             quiet_since = Instant::now();
-        } else if aligned.is_none() && quiet_since.elapsed() >= QUIET && reader.pos() == reader.available() {
+        } else if counts_output
+            && aligned.is_none()
+            && quiet_since.elapsed() >= QUIET
+            && reader.pos() == reader.available()
+        {
             let recent: Vec<u8> = control
                 .live
                 .lock()
@@ -94,6 +103,7 @@ pub async fn run(
             Duration::from_millis(20)
         };
         tokio::select! {
+            _ = written.notified() => {}
             _ = control.output_notify.notified() => {}
             _ = tokio::time::sleep(wait) => {}
             _ = exited.changed() => {
@@ -134,6 +144,7 @@ fn ingest_available(
             return Ok(());
         }
         let chunk = session.log.append(reader.pos(), &data)?;
+        tracing::trace!(session = %session.name, seq = chunk.seq, bytes = data.len(), "ingested");
         {
             let mut st = session.ingest.lock().unwrap_or_else(|p| p.into_inner());
             st.ends.push_back((reader.pos(), chunk.seq));

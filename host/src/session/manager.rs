@@ -303,8 +303,11 @@ impl SessionManager {
             launch: launch_json(&spec),
         };
         let log = self.open_log(&dir)?;
-        let args: Vec<String> = vec![
-            "new-session".into(),
+        let mut args: Vec<String> = vec!["new-session".into()];
+        if !self.config.stream.output_notifications {
+            args.extend(["-f".into(), "no-output".into()]);
+        }
+        args.extend([
             "-s".into(),
             name.clone(),
             "-x".into(),
@@ -319,8 +322,9 @@ impl SessionManager {
             "pipe-pane".into(),
             "-O".into(),
             self.sink_command(&dir.join("raw")),
-        ];
-        let control = ControlClient::spawn(&self.tmux, &args, true)?;
+        ]);
+        let counts = self.config.stream.output_notifications;
+        let control = ControlClient::spawn(&self.tmux, &args, counts, counts)?;
         let pane = match control.command("display -p '#{pane_id}'").await {
             Ok(r) => r.text().trim().to_string(),
             Err(e) => {
@@ -448,8 +452,12 @@ impl SessionManager {
     /// Attach a control client to an existing tmux session; make sure its
     /// pipe sink runs.
     async fn attach(&self, name: &str) -> Result<(Arc<ControlClient>, String), SessionError> {
-        let args = vec!["attach-session".to_string(), "-t".to_string(), format!("={name}")];
-        let control = ControlClient::spawn(&self.tmux, &args, false)?;
+        let mut args = vec!["attach-session".to_string(), "-t".to_string(), format!("={name}")];
+        let counts = self.config.stream.output_notifications;
+        if !counts {
+            args.extend(["-f".into(), "no-output".into()]);
+        }
+        let control = ControlClient::spawn(&self.tmux, &args, false, counts)?;
         let info = control.command("display -p '#{pane_id} #{pane_pipe}'").await?.text();
         let mut parts = info.split_whitespace();
         let pane = parts.next().unwrap_or_default().to_string();

@@ -7,6 +7,7 @@ pub mod launch;
 mod manager;
 mod procs;
 pub mod raw;
+mod raw_watch;
 mod snapshot;
 pub mod state;
 

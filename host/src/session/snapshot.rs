@@ -65,6 +65,10 @@ impl Session {
         let info = format!(
             "display -p -t {pane} '#{{cursor_x}} #{{cursor_y}} #{{pane_width}} #{{pane_height}} #{{alternate_on}}'"
         );
+        let before = *self.ingested.borrow();
+        let raw_dir = self.dir.join("raw");
+        let recorded = || crate::tmux::sink::end_offset(&raw_dir).unwrap_or(u64::MAX);
+        let quiet_before = recorded() == before;
         let replies = control.atomic(&[&capture, &plain, &info]).await?;
         let fields: Vec<u16> = replies[2]
             .text()
@@ -80,7 +84,14 @@ impl Session {
         let aligned = self.ingest.lock().unwrap_or_else(|p| p.into_inner()).aligned;
         let (seq, exact) = match aligned {
             Some(a) => self.seq_at(a + replies[0].output_before).await,
-            None => (self.log.meta().last_seq, false),
+            None => {
+                // Exact if nothing was recorded or logged around the capture.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                let after = *self.ingested.borrow();
+                let exact = quiet_before && after == before && recorded() == before;
+                let meta = self.log.meta();
+                (meta.last_seq, exact && meta.last_raw_end == before)
+            }
         };
         let screen: Vec<&[u8]> = replies[0].lines.iter().map(Vec::as_slice).collect();
         let data = base64::engine::general_purpose::STANDARD.encode(screen.join(&b"\r\n"[..]));

@@ -157,6 +157,7 @@ async fn run(app: AppState, session: Arc<Session>, socket: WebSocket) -> WsResul
             r = live.recv(), if next.is_some() => match r {
                 Ok(chunk) => {
                     if Some(chunk.seq) == next {
+                        tracing::trace!(session = %session.name, seq = chunk.seq, "ws live frame");
                         tx.send(frame(chunk.seq, &chunk.data)).await?;
                         next = Some(chunk.seq + 1);
                     }

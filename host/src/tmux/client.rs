@@ -5,9 +5,10 @@
 //! replies are matched in send order.
 
 use std::collections::VecDeque;
+use std::io::Read;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, ChildStdin};
 use tokio::sync::{Notify, oneshot, watch};
 
@@ -45,6 +46,8 @@ pub struct Live {
     /// Whether this client's `%output` count started at raw offset 0 (it
     /// created the session and its pipe in one command list).
     pub aligned_at_start: bool,
+    /// Whether tmux sends this client `%output` at all (`no-output` not set).
+    pub counts_output: bool,
     /// `output_bytes` at each client command's `%begin`, oldest first: the
     /// ingester ends a chunk exactly there so a snapshot maps to a seq.
     pub split_points: VecDeque<u64>,
@@ -70,8 +73,13 @@ pub struct ControlClient {
 
 impl ControlClient {
     /// Start `tmux -C <args>` (e.g. `new-session …` or `attach-session -t =x`).
-    /// `aligned_at_start` is recorded in [`Live`].
-    pub fn spawn(tmux: &Tmux, args: &[String], aligned_at_start: bool) -> Result<Arc<ControlClient>, TmuxError> {
+    /// `aligned_at_start` and `counts_output` are recorded in [`Live`].
+    pub fn spawn(
+        tmux: &Tmux,
+        args: &[String],
+        aligned_at_start: bool,
+        counts_output: bool,
+    ) -> Result<Arc<ControlClient>, TmuxError> {
         let mut cmd = tmux.command();
         cmd.arg("-C")
             .args(args)
@@ -81,10 +89,13 @@ impl ControlClient {
             .kill_on_drop(true);
         let mut child = cmd.spawn().map_err(TmuxError::Spawn)?;
         let stdin = child.stdin.take().expect("piped");
-        let mut stdout = child.stdout.take().expect("piped");
+        // Read on a dedicated thread: tmux stops reading the pane while this
+        // client is behind, so the reader must never wait for the runtime.
+        let mut stdout = std::fs::File::from(child.stdout.take().expect("piped").into_owned_fd()?);
         let pending: Arc<Mutex<VecDeque<Pending>>> = Arc::default();
         let live = Arc::new(Mutex::new(Live {
             aligned_at_start,
+            counts_output,
             ..Live::default()
         }));
         let notify = Arc::new(Notify::new());
@@ -97,14 +108,14 @@ impl ControlClient {
             exited: exit_rx,
             child: Mutex::new(Some(child)),
         });
-        tokio::spawn(async move {
+        std::thread::Builder::new().name("tmux-control".into()).spawn(move || {
             let mut parser = Parser::new();
             let mut buf = vec![0u8; 256 * 1024];
             let mut events = Vec::new();
             let mut begin_positions: VecDeque<u64> = VecDeque::new();
             let mut reason = None;
             'read: loop {
-                let n = match stdout.read(&mut buf).await {
+                let n = match stdout.read(&mut buf) {
                     Ok(0) | Err(_) => {
                         tracing::debug!("control client stdout closed");
                         break;
@@ -170,7 +181,7 @@ impl ControlClient {
             }
             notify.notify_one();
             let _ = exit_tx.send(Some(reason.unwrap_or_else(|| "control client closed".into())));
-        });
+        })?;
         Ok(client)
     }
 

@@ -186,7 +186,7 @@ mod tests {
 
     #[test]
     fn output_is_decoded_to_bytes() {
-        let ev = parse(&[b"%output %3 a\\033[1m\\\\b\xc3\xa9\\015\\012\n"]);
+        let ev = parse(&[b"%output %3 a\\033[1m\\134b\xc3\xa9\\015\\012\n"]);
         assert_eq!(
             ev,
             vec![Event::Output {

@@ -77,10 +77,7 @@ mod tests {
     fn key_names() {
         let k = |v: &[&str]| keys("%2", &v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         assert_eq!(k(&["C-c", "Enter"]).unwrap(), vec!["send-keys -t %2 C-c Enter"]);
-        assert_eq!(
-            k(&["y", "Enter"]).unwrap(),
-            vec!["send-keys -t %2 -H 79", "send-keys -t %2 Enter"]
-        );
+        assert_eq!(k(&["y", "Enter"]).unwrap(), vec!["send-keys -t %2 y Enter"]);
         assert_eq!(k(&[";"]).unwrap(), vec!["send-keys -t %2 -H 3b"]);
         assert!(k(&["Enter; kill-server"]).is_err());
         assert!(k(&["C-"]).is_err());
