@@ -13,6 +13,7 @@ use std::process::Command;
 /// (cargo package, manifest path relative to the repo root, output name).
 const PLUGINS: &[(&str, &str, &str)] = &[
     ("wasmux-shell", "plugins/shell/shell.toml", "shell"),
+    ("wasmux-demo", "plugins/demo/demo.toml", "demo"),
     ("hostile", "tests/plugins/hostile/hostile.toml", "hostile"),
     ("greedy", "tests/plugins/greedy/greedy.toml", "greedy"),
 ];

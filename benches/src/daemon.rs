@@ -29,9 +29,15 @@ impl Daemon {
     /// Start `bin serve --state-dir <tmp> --listen 127.0.0.1:0 --config <tmp>/bench.toml`
     /// with `retention_bytes` of stream log retained, and wait for `daemon.json`.
     pub async fn start(bin: &Path, retention_bytes: u64) -> Result<Daemon> {
+        Self::start_with_config(bin, &format!("[stream]\nretention_bytes = {retention_bytes}\n")).await
+    }
+
+    /// Start `bin serve` in a fresh temporary state directory with `config`
+    /// (TOML text) as its `--config` file, and wait for `daemon.json`.
+    pub async fn start_with_config(bin: &Path, config_text: &str) -> Result<Daemon> {
         let state = TempDir::new("daemon")?;
         let config = state.path().join("bench.toml");
-        fs::write(&config, format!("[stream]\nretention_bytes = {retention_bytes}\n"))?;
+        fs::write(&config, config_text)?;
         let log = fs::File::create(state.path().join("daemon.log"))?;
         let child = Command::new(bin)
             .arg("serve")
@@ -89,8 +95,41 @@ impl Daemon {
         String::from_utf8_lossy(&text[text.len().saturating_sub(2048)..]).into_owned()
     }
 
-    fn url(&self, path: &str) -> String {
+    /// `http://ADDR{path}`.
+    pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// The daemon's state directory.
+    pub fn state_dir(&self) -> &Path {
+        self.state.path()
+    }
+
+    /// `GET path` with the token; a non-2xx status is an error.
+    pub async fn get_json(&self, path: &str) -> Result<Value> {
+        let resp = self.http.get(self.url(path)).bearer_auth(&self.token).send().await?;
+        let status = resp.status();
+        let text = resp.text().await?;
+        if !status.is_success() {
+            bail!("GET {path}: {status}: {text}");
+        }
+        serde_json::from_str(&text).with_context(|| format!("GET {path}: not JSON: {text}"))
+    }
+
+    /// `POST path` with a JSON `body` and the token; returns the status and
+    /// the JSON reply (any status).
+    pub async fn post_json(&self, path: &str, body: &Value) -> Result<(u16, Value)> {
+        let resp = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await?;
+        let v = serde_json::from_str(&text).with_context(|| format!("POST {path}: {status}, not JSON: {text}"))?;
+        Ok((status, v))
     }
 
     /// `POST /sessions` a shell session named `name` in `cwd`, then wait until

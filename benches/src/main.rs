@@ -4,11 +4,16 @@
 //! `wasmux-bench stream` compares the terminal byte path — pane throughput,
 //! keystroke-to-echo latency and log replay — of wasmux's WebSocket stream
 //! against a bare `tmux -C` control client and a bare pty.
+//!
+//! `wasmux-bench queue` measures the durable enqueue path (durability
+//! `normal` and `full`) against an in-process axum hello-world, and the SSE
+//! fan-out of queue events to many subscribers.
 
 mod cpu;
 mod daemon;
 mod measure;
 mod pty;
+mod queue;
 mod stats;
 mod stream;
 mod tmux_baseline;
@@ -40,6 +45,29 @@ enum Cmd {
     /// Terminal stream: pane throughput, keystroke latency and replay,
     /// wasmux over WebSocket vs `tmux -C` vs a bare pty.
     Stream(StreamArgs),
+    /// Durable queue: enqueue throughput and latency (durability normal and
+    /// full) vs an axum hello-world, and SSE fan-out of queue events.
+    Queue(QueueArgs),
+}
+
+/// Options of `wasmux-bench queue`.
+#[derive(clap::Args, Debug)]
+struct QueueArgs {
+    /// Concurrent HTTP clients, one keep-alive connection each.
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Timed enqueue requests per target (after one untimed warm-up request per client).
+    #[arg(long, default_value_t = 20000)]
+    requests: usize,
+    /// Concurrent SSE subscribers in the fan-out test.
+    #[arg(long, default_value_t = 500)]
+    subscribers: usize,
+    /// Messages enqueued while the subscribers listen.
+    #[arg(long, default_value_t = 200)]
+    fanout_events: usize,
+    /// Give up on any single step after this many seconds.
+    #[arg(long, default_value_t = 120)]
+    timeout_secs: u64,
 }
 
 /// Options of `wasmux-bench stream`.
@@ -95,12 +123,8 @@ async fn run(cli: Cli) -> Result<()> {
     }
     match cli.cmd {
         Cmd::Stream(args) => run_stream(&bin, &args).await,
+        Cmd::Queue(args) => queue::run(&bin, &args).await,
     }
-}
-
-/// Progress on stderr; the report goes to stdout.
-macro_rules! step {
-    ($($t:tt)*) => { eprintln!("[wasmux-bench] {}", format!($($t)*)) };
 }
 
 /// Results of one throughput path.

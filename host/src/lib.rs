@@ -7,6 +7,7 @@ pub mod agent;
 pub mod api;
 pub mod auth;
 pub mod bench;
+pub mod bridge;
 pub mod cli;
 pub mod config;
 pub mod demo_agent;

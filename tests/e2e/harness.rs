@@ -47,6 +47,8 @@ pub struct TestDaemon {
     pub dir: tempfile::TempDir,
     /// Config file contents.
     pub config: String,
+    /// Extra environment for the daemon (and so for tmux and the agents).
+    pub env: Vec<(String, String)>,
     /// Bound address.
     pub addr: SocketAddr,
     /// API token.
@@ -64,12 +66,23 @@ impl TestDaemon {
 
     /// Start with `config` TOML after `prepare` ran on the state dir.
     pub async fn start_with(config: &str, prepare: impl FnOnce(&Path) -> Result<()>) -> Result<TestDaemon> {
+        Self::start_env(config, Vec::new(), prepare).await
+    }
+
+    /// Start with `config`, extra environment `env` (e.g. `HOME`, `PATH` for
+    /// fake agent CLIs), after `prepare` ran on the state dir.
+    pub async fn start_env(
+        config: &str,
+        env: Vec<(String, String)>,
+        prepare: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<TestDaemon> {
         let dir = tempfile::Builder::new().prefix("wasmux-test-").tempdir()?;
         prepare(dir.path())?;
         let mut d = TestDaemon {
             child: None,
             log: dir.path().join("daemon.log"),
             dir,
+            env,
             config: config.to_string(),
             addr: "127.0.0.1:0".parse()?,
             token: String::new(),
@@ -108,6 +121,7 @@ impl TestDaemon {
                 std::env::var("TEST_DAEMON_LOG").unwrap_or("info,wasmux=debug".into()),
             )
             .env_remove("WASMUX_URL")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

@@ -26,7 +26,7 @@ pub async fn perform(
             InputAction::Keys(k) => session.send_keys(k).await.map_err(|e| e.to_string())?,
             InputAction::Paste(t) => session.paste(t.as_bytes(), true).await.map_err(|e| e.to_string())?,
             InputAction::Protocol(line) => match protocol {
-                Some(p) => p.send_line(line)?,
+                Some(p) => tokio::task::block_in_place(|| p.send_line(line))?,
                 None => return Err("the provider sent a protocol line, but this session has no bridge".into()),
             },
             InputAction::WaitMs(ms) => tokio::time::sleep(Duration::from_millis(*ms as u64).min(MAX_WAIT)).await,

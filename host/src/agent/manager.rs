@@ -174,6 +174,16 @@ impl Agents {
             tokio::spawn(agent.clone().run_queue());
         }
         tokio::spawn(agent.clone().drive(cursor));
+        let launch: serde_json::Value = serde_json::from_str(&row.launch).unwrap_or_default();
+        if let Some(pattern) = launch["transcript"].as_str() {
+            tokio::spawn(agent.clone().tail(pattern.to_string(), false));
+        }
+        if launch["bridge"] == true {
+            let client = super::bridge_client::BridgeClient::new(crate::bridge::socket_path(&session.dir));
+            *agent.bridge.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(client));
+            let log = crate::bridge::protocol_log(&session.dir).to_string_lossy().into_owned();
+            tokio::spawn(agent.clone().tail(log, true));
+        }
         Ok(agent)
     }
 

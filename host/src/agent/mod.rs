@@ -5,10 +5,12 @@
 //! Data flows one way: output log → provider → events → (state, queue, API).
 
 pub mod actions;
+mod bridge_client;
 mod driver;
 mod manager;
 mod permissions;
 mod queue;
+pub mod tail;
 
 pub use manager::{Agents, EnqueueRequest, EnqueueResult, QueueError, SteerResult};
 pub use permissions::PendingPermission;

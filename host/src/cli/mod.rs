@@ -3,6 +3,7 @@
 //! 4 not found, 5 rejected (conflict, queue full), 6 the turn failed.
 
 mod client;
+mod plugin_cmd;
 mod plugins_cmd;
 mod session_cmds;
 
@@ -111,6 +112,20 @@ pub enum Command {
     Plugins(plugins_cmd::PluginsCommand),
     /// A fake coding agent for the terminal (no API key): the `demo` provider runs it.
     DemoAgent(crate::demo_agent::DemoArgs),
+    /// Run an agent that speaks a protocol on stdio inside a pane: its
+    /// output goes to DIR/protocol.jsonl and is shown readably; lines on
+    /// DIR/bridge.sock go to its stdin. Providers start this themselves.
+    Bridge {
+        /// Session directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The agent command.
+        #[arg(last = true, required = true)]
+        agent: Vec<String>,
+    },
+    /// Plugin author tools.
+    #[command(subcommand)]
+    Plugin(plugin_cmd::PluginCommand),
     /// (internal) Record a pane's raw output into DIR; run by tmux `pipe-pane`.
     #[command(hide = true)]
     PipeSink {
@@ -191,6 +206,11 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             plugins_cmd::run(cmd, cli.state_dir, cli.url).await
         }
         Command::DemoAgent(args) => Ok(crate::demo_agent::main(args)),
+        Command::Bridge { dir, agent } => Ok(crate::bridge::run(&dir, &agent)),
+        Command::Plugin(cmd) => {
+            init_tracing("warn");
+            plugin_cmd::run(cmd).await
+        }
         Command::Attach { name, print } => session_cmds::attach(
             &cli.state_dir.unwrap_or_else(crate::config::default_state_dir),
             &name,

@@ -78,17 +78,7 @@ impl EventBus {
         let mut rows = Vec::with_capacity(items.len());
         for (i, (kind, fields)) in items.into_iter().enumerate() {
             let seq = *next + i as u64;
-            let mut obj = Map::new();
-            obj.insert("seq".into(), json!(seq));
-            obj.insert("session".into(), json!(self.session));
-            obj.insert("ts".into(), json!(ts));
-            obj.insert("type".into(), json!(kind));
-            if let Value::Object(f) = fields {
-                for (k, v) in f {
-                    obj.insert(k, cap(v));
-                }
-            }
-            let value = Value::Object(obj);
+            let value = event_json(seq, &self.session, ts, kind, fields);
             rows.push((seq, ts, kind, value.to_string()));
             events.push(Arc::new(Event {
                 seq,
@@ -130,6 +120,22 @@ impl EventBus {
             })
             .collect())
     }
+}
+
+/// The JSON of one event: `{"seq","session","ts","type",…fields}`, long
+/// strings cut to [`MAX_FIELD`].
+pub fn event_json(seq: u64, session: &str, ts: u64, kind: &str, fields: Value) -> Value {
+    let mut obj = Map::new();
+    obj.insert("seq".into(), json!(seq));
+    obj.insert("session".into(), json!(session));
+    obj.insert("ts".into(), json!(ts));
+    obj.insert("type".into(), json!(kind));
+    if let Value::Object(f) = fields {
+        for (k, v) in f {
+            obj.insert(k, cap(v));
+        }
+    }
+    Value::Object(obj)
 }
 
 /// Cut long strings (recursively) to [`MAX_FIELD`] bytes.

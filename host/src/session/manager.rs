@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
 use super::ingest::{self, Ended};
-use super::launch::{valid_env_name, write_agent_script, write_script};
+use super::launch::{LaunchContext, ResolvedLaunch, resolve, valid_env_name, write_agent_script, write_script};
 use super::raw::RawReader;
 use super::{ExitInfo, IngestState, Session, StateInfo};
 use crate::config::Config;
@@ -282,10 +282,20 @@ impl SessionManager {
         }
         std::fs::create_dir_all(dir.join("raw"))?;
         let nonce = random_hex(12);
-        let mut env: BTreeMap<String, String> = spec.env.iter().cloned().collect();
+        let launch = resolve(
+            &spec,
+            &LaunchContext {
+                exe: &self.exe,
+                session: &name,
+                session_dir: &dir,
+                uuid: &uuid,
+                cwd: &cwd,
+            },
+        );
+        let mut env: BTreeMap<String, String> = launch.env.iter().cloned().collect();
         env.extend(req.env.clone());
         env.insert("WASMUX_SESSION".into(), name.clone());
-        let script = write_script(&dir, &cwd, &spec.command, &env, &nonce)?;
+        let script = write_script(&dir, &cwd, &launch.command, &env, &nonce)?;
         let row = SessionRow {
             name: name.clone(),
             provider: req.provider.clone(),
@@ -294,13 +304,13 @@ impl SessionManager {
             env: req.env.clone(),
             cols,
             rows,
-            uuid,
+            uuid: uuid.clone(),
             nonce: nonce.clone(),
             created_at: crate::util::now_ms(),
             status: "running".into(),
             exit_code: None,
             labels: BTreeMap::new(),
-            launch: launch_json(&spec),
+            launch: launch_json(&spec, &launch),
         };
         let log = self.open_log(&dir)?;
         let mut args: Vec<String> = vec!["new-session".into()];
@@ -564,10 +574,20 @@ impl SessionManager {
         let spec = provider_instance::launch(plugin, req).await?;
         self.check_spec(plugin, &spec)?;
         let row = session.row();
-        let mut env: BTreeMap<String, String> = spec.env.iter().cloned().collect();
+        let launch = resolve(
+            &spec,
+            &LaunchContext {
+                exe: &self.exe,
+                session: &row.name,
+                session_dir: &session.dir,
+                uuid: &row.uuid,
+                cwd: &row.cwd,
+            },
+        );
+        let mut env: BTreeMap<String, String> = launch.env.iter().cloned().collect();
         env.extend(row.env.clone());
         env.insert("WASMUX_SESSION".into(), row.name.clone());
-        write_agent_script(&session.dir, &spec.command, &env)?;
+        write_agent_script(&session.dir, &launch.command, &env)?;
         std::fs::write(session.dir.join("restart"), b"")?;
         // Kill the agent's process tree; launch.sh starts agent.sh again.
         // (tmux's respawn-pane from a control client can crash tmux 3.3a.)
@@ -580,7 +600,7 @@ impl SessionManager {
             .map_err(|_| SessionError::Internal("tmux did not report the pane's pid".into()))?;
         super::procs::kill_descendants(pid, Duration::from_secs(2)).await;
         session.update_row(|r| {
-            r.launch = launch_json(&spec);
+            r.launch = launch_json(&spec, &launch);
             r.exit_code = None;
         });
         session.exit.send_replace(None);
@@ -618,11 +638,11 @@ fn tmux_quote(s: &str) -> String {
     out
 }
 
-fn launch_json(spec: &LaunchSpec) -> String {
+fn launch_json(spec: &LaunchSpec, launch: &ResolvedLaunch) -> String {
     serde_json::json!({
-        "command": spec.command,
-        "transcript": spec.transcript.as_ref().map(|t| t.pattern.clone()),
-        "bridge": spec.bridge,
+        "command": launch.command,
+        "transcript": launch.transcript,
+        "bridge": launch.bridge,
         "screenPollMs": spec.screen_poll_ms,
     })
     .to_string()

@@ -1,0 +1,201 @@
+//! Tailing a file the provider reads line by line: an agent's transcript
+//! (capability `transcript`) or a bridge's protocol log. The path is resolved
+//! from a pattern (`~`, `*` within a segment) and must lie under the
+//! session's directory or an operator-allowed root. The read offset is saved
+//! in the session directory so a restarted daemon continues where it was.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use super::Agent;
+
+/// Longest line accepted; longer ones are skipped with a warning.
+const MAX_LINE: usize = 8 << 20;
+
+/// `*` matches any run of characters within one name.
+fn wildcard(pat: &str, name: &str) -> bool {
+    let parts: Vec<&str> = pat.split('*').collect();
+    if parts.len() == 1 {
+        return pat == name;
+    }
+    let mut rest = name;
+    for (i, p) in parts.iter().enumerate() {
+        if i == 0 {
+            let Some(r) = rest.strip_prefix(p) else { return false };
+            rest = r;
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(p);
+        } else {
+            match rest.find(p) {
+                Some(at) => rest = &rest[at + p.len()..],
+                None => return false,
+            }
+        }
+    }
+    true
+}
+
+/// Files matching `pattern` (absolute, `*` within segments).
+pub fn glob(pattern: &str) -> Vec<PathBuf> {
+    let mut current = vec![PathBuf::from("/")];
+    for seg in pattern.split('/').filter(|s| !s.is_empty()) {
+        let mut next = Vec::new();
+        for dir in &current {
+            if seg.contains('*') {
+                if let Ok(entries) = std::fs::read_dir(dir) {
+                    for e in entries.flatten() {
+                        if e.file_name().to_str().is_some_and(|n| wildcard(seg, n)) {
+                            next.push(e.path());
+                        }
+                    }
+                }
+            } else {
+                let p = dir.join(seg);
+                if p.exists() {
+                    next.push(p);
+                }
+            }
+        }
+        current = next;
+    }
+    current.into_iter().filter(|p| p.is_file()).collect()
+}
+
+/// Whether `path` lies under one of `roots` (after resolving symlinks).
+pub fn allowed(path: &Path, roots: &[PathBuf]) -> bool {
+    let Ok(real) = path.canonicalize() else { return false };
+    roots
+        .iter()
+        .filter_map(|r| r.canonicalize().ok())
+        .any(|r| real.starts_with(r))
+}
+
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct TailState {
+    path: Option<PathBuf>,
+    offset: u64,
+}
+
+impl Agent {
+    /// Tail `pattern` and feed each line to the provider (`protocol` picks
+    /// `feed-protocol` over `feed-transcript`) until the agent stops.
+    pub async fn tail(self: Arc<Self>, pattern: String, protocol: bool) {
+        let kind = if protocol { "protocol" } else { "transcript" };
+        let state_file = self.session.dir.join(format!("tail-{kind}.json"));
+        let mut state: TailState = std::fs::read(&state_file)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let mut roots: Vec<PathBuf> = self
+            .config
+            .sessions
+            .transcript_roots
+            .iter()
+            .map(|r| crate::config::expand_home(r))
+            .collect();
+        roots.push(self.session.dir.clone());
+        let pattern = match pattern.strip_prefix("~/") {
+            Some(rest) => crate::config::expand_home("~")
+                .join(rest)
+                .to_string_lossy()
+                .into_owned(),
+            None => pattern,
+        };
+        let started = SystemTime::UNIX_EPOCH + Duration::from_millis(self.session.row().created_at);
+        let mut stop = self.stop.subscribe();
+        let mut partial: Vec<u8> = Vec::new();
+        let mut warned = false;
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            if state.path.is_none() {
+                // The newest matching file written since the session started.
+                let found = glob(&pattern)
+                    .into_iter()
+                    .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+                    .filter(|(m, _)| *m + Duration::from_secs(5) >= started)
+                    .max();
+                if let Some((_, path)) = found {
+                    if allowed(&path, &roots) {
+                        tracing::info!(session = %self.session.name, path = %path.display(), kind, "tailing");
+                        state = TailState {
+                            path: Some(path),
+                            offset: 0,
+                        };
+                    } else if !warned {
+                        warned = true;
+                        tracing::warn!(session = %self.session.name, path = %path.display(), "transcript is outside the allowed roots (sessions.transcript_roots); not reading it");
+                    }
+                }
+            }
+            if let Some(path) = state.path.clone() {
+                match read_from(&path, state.offset) {
+                    Ok(bytes) if !bytes.is_empty() => {
+                        state.offset += bytes.len() as u64;
+                        partial.extend_from_slice(&bytes);
+                        while let Some(i) = partial.iter().position(|&b| b == b'\n') {
+                            let line: Vec<u8> = partial.drain(..=i).collect();
+                            let text = String::from_utf8_lossy(&line);
+                            let text = text.trim_end_matches(['\n', '\r']);
+                            if !text.is_empty() {
+                                self.feed_line(protocol, text).await;
+                            }
+                        }
+                        if partial.len() > MAX_LINE {
+                            tracing::warn!(session = %self.session.name, bytes = partial.len(), "skipping an over-long {kind} line");
+                            partial.clear();
+                        }
+                        let keep = state.offset - partial.len() as u64;
+                        let saved = TailState {
+                            path: state.path.clone(),
+                            offset: keep,
+                        };
+                        let _ = std::fs::write(&state_file, serde_json::to_vec(&saved).unwrap_or_default());
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!(session = %self.session.name, error = %e, "reading {kind}"),
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+}
+
+fn read_from(path: &Path, offset: u64) -> std::io::Result<Vec<u8>> {
+    let mut f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    if len <= offset {
+        return Ok(Vec::new());
+    }
+    f.seek(SeekFrom::Start(offset))?;
+    let mut buf = Vec::with_capacity((len - offset).min(1 << 20) as usize);
+    f.take(1 << 20).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_and_glob() {
+        assert!(wildcard("rollout-*.jsonl", "rollout-2026-01-01T00-abc.jsonl"));
+        assert!(!wildcard("rollout-*.jsonl", "rollout-x.json"));
+        assert!(wildcard("*", "anything"));
+        assert!(wildcard("a*b*c", "aXXbYYc"));
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("2026/11/22")).unwrap();
+        std::fs::write(dir.path().join("2026/11/22/rollout-1.jsonl"), b"").unwrap();
+        let found = glob(&format!("{}/*/*/*/rollout-*.jsonl", dir.path().display()));
+        assert_eq!(found.len(), 1);
+        assert!(allowed(&found[0], &[dir.path().to_path_buf()]));
+        assert!(!allowed(&found[0], &[PathBuf::from("/nonexistent")]));
+    }
+}
