@@ -3,6 +3,7 @@
 //! `plugins/` and `tests/plugins/`, real HTTP and WebSocket clients.
 
 mod daemon_plugins;
+mod demo;
 mod harness;
 mod plugin_runtime;
 mod queue;
