@@ -14,8 +14,22 @@ use std::process::Command;
 const PLUGINS: &[(&str, &str, &str)] = &[
     ("wasmux-shell", "plugins/shell/shell.toml", "shell"),
     ("wasmux-demo", "plugins/demo/demo.toml", "demo"),
+    (
+        "wasmux-webhook-generic",
+        "plugins/webhook-generic/generic.toml",
+        "generic",
+    ),
+    ("wasmux-webhook-github", "plugins/webhook-github/github.toml", "github"),
+    ("wasmux-webhook-slack", "plugins/webhook-slack/slack.toml", "slack"),
+    (
+        "wasmux-adapter-vercel-ai",
+        "plugins/adapter-vercel-ai/vercel-ai.toml",
+        "vercel-ai",
+    ),
+    ("wasmux-adapter-jsonl", "plugins/adapter-jsonl/jsonl.toml", "jsonl"),
     ("hostile", "tests/plugins/hostile/hostile.toml", "hostile"),
     ("greedy", "tests/plugins/greedy/greedy.toml", "greedy"),
+    ("trapper", "tests/plugins/trapper/trapper.toml", "trapper"),
 ];
 
 fn main() -> Result<()> {

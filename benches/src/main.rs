@@ -9,6 +9,11 @@
 //! `normal` and `full`) against an in-process axum hello-world, and the SSE
 //! fan-out of queue events to many subscribers.
 
+/// Progress on stderr; the report goes to stdout.
+macro_rules! step {
+    ($($t:tt)*) => { eprintln!("[wasmux-bench] {}", format!($($t)*)) };
+}
+
 mod cpu;
 mod daemon;
 mod measure;

@@ -182,19 +182,17 @@ impl Hello {
                 }
             }),
         );
-        let thread = std::thread::Builder::new()
-            .name("hello-server".into())
-            .spawn(move || {
-                rt.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                    let _ = axum::serve(listener, app)
-                        .with_graceful_shutdown(async {
-                            let _ = rx.await;
-                        })
-                        .await;
-                });
-                rt.shutdown_background();
-            })?;
+        let thread = std::thread::Builder::new().name("hello-server".into()).spawn(move || {
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = rx.await;
+                    })
+                    .await;
+            });
+            rt.shutdown_background();
+        })?;
         Ok(Hello {
             addr,
             stop: Some(tx),
@@ -304,7 +302,10 @@ async fn enqueue_one(http: &reqwest::Client, url: &str, token: &str, text: &str)
     if v["status"] != "queued" || v["duplicate"] != false || !v["position"].is_u64() {
         bail!("unexpected 202 reply {v}");
     }
-    v["id"].as_str().map(str::to_string).with_context(|| format!("no id in {v}"))
+    v["id"]
+        .as_str()
+        .map(str::to_string)
+        .with_context(|| format!("no id in {v}"))
 }
 
 fn client() -> Result<reqwest::Client> {
@@ -437,7 +438,7 @@ async fn state(d: &Daemon, name: &str) -> Result<Value> {
 
 /// Start a daemon with `durability`, create shell session `name`, wait for
 /// it to be idle, then make it busy with [`BUSY`] and wait until that turn
-/// is `running`.
+/// is `running` and the session `working`.
 async fn busy_daemon(bin: &Path, durability: &str, name: &str, limit: Duration) -> Result<Daemon> {
     let d = Daemon::start_with_config(bin, &daemon_config(durability)).await?;
     d.create_shell(name, d.state_dir()).await?;
@@ -461,8 +462,12 @@ async fn busy_daemon(bin: &Path, durability: &str, name: &str, limit: Duration) 
     let id = v["id"].as_str().with_context(|| format!("no id in {v}"))?.to_string();
     loop {
         let m = d.get_json(&format!("/sessions/{name}/messages/{id}")).await?;
+        let working = state(&d, name).await?["state"]["value"] == "working";
         match m["status"].as_str() {
-            Some("running") => break,
+            // Also wait for the agent's own `task-started`/`state` events,
+            // so that nothing but the benchmark publishes events afterwards.
+            Some("running") if working => break,
+            Some("running") => {}
             Some("queued") => {}
             _ => bail!("`{BUSY}` should be running, got {m}; daemon log:\n{}", d.log_tail()),
         }
@@ -479,7 +484,9 @@ async fn busy_daemon(bin: &Path, durability: &str, name: &str, limit: Duration) 
 async fn daemon_load(bin: &Path, durability: &str, a: &QueueArgs, limit: Duration) -> Result<(LoadRun, Verified)> {
     step!("wasmux, durability {durability}: starting a daemon, session `{SESSION}` busy with `{BUSY}`");
     let d = busy_daemon(bin, durability, SESSION, limit).await?;
-    let seq0 = state(&d, SESSION).await?["lastEventSeq"].as_u64().context("lastEventSeq")?;
+    let seq0 = state(&d, SESSION).await?["lastEventSeq"]
+        .as_u64()
+        .context("lastEventSeq")?;
     let roots = [std::process::id() as i32, d.pid, d.tmux_pid().await?];
     step!(
         "wasmux, durability {durability}: {} clients × ({} warm-up + {} timed requests in all)",
@@ -494,14 +501,20 @@ async fn daemon_load(bin: &Path, durability: &str, a: &QueueArgs, limit: Duratio
     let run = load(&t, a, d.pid, &roots, limit)
         .await
         .with_context(|| format!("durability {durability}; daemon log:\n{}", d.log_tail()))?;
-    let v = verify(&d, &run, a, seq0).await.with_context(|| format!("durability {durability}"))?;
+    let v = verify(&d, &run, a, seq0)
+        .await
+        .with_context(|| format!("durability {durability}"))?;
     Ok((run, v))
 }
 
 /// What the daemon reported after a load.
 struct Verified {
     queued: usize,
+    /// `lastEventSeq` after − before.
     new_events: u64,
+    /// Events returned by `?follow=false` after the start seq.
+    stored: u64,
+    by_type: BTreeMap<String, u64>,
     state_ms: f64,
     state_bytes: usize,
 }
@@ -510,7 +523,11 @@ struct Verified {
 async fn verify(d: &Daemon, run: &LoadRun, a: &QueueArgs, seq0: u64) -> Result<Verified> {
     let distinct: HashSet<&String> = run.ids.iter().collect();
     if distinct.len() != run.ids.len() {
-        bail!("{} ids acknowledged but only {} distinct", run.ids.len(), distinct.len());
+        bail!(
+            "{} ids acknowledged but only {} distinct",
+            run.ids.len(),
+            distinct.len()
+        );
     }
     let t = Instant::now();
     let resp = reqwest::Client::builder()
@@ -541,12 +558,55 @@ async fn verify(d: &Daemon, run: &LoadRun, a: &QueueArgs, seq0: u64) -> Result<V
         bail!("the running turn is no longer `{BUSY}`: {}", s["turn"]);
     }
     let new_events = s["lastEventSeq"].as_u64().context("lastEventSeq")? - seq0;
-    if new_events != expected as u64 {
-        bail!("{new_events} events published for {expected} enqueues (expected one message-queued each)");
+    // The stored events since the load began, by type.
+    let resp = reqwest::Client::builder()
+        .no_proxy()
+        .build()?
+        .get(d.url(&format!("/sessions/{SESSION}/events?after={seq0}&follow=false")))
+        .bearer_auth(&d.token)
+        .send()
+        .await?;
+    let status = resp.status();
+    let text = resp.text().await?;
+    if !status.is_success() {
+        bail!("GET events?follow=false after the load: {status}: {text}");
+    }
+    let mut by_type: BTreeMap<String, u64> = BTreeMap::new();
+    let mut queued_ids = HashSet::new();
+    let mut stored = 0u64;
+    for line in text.lines() {
+        if let Some(v) = line.strip_prefix("event:") {
+            *by_type.entry(format!("SSE event `{}`", v.trim())).or_default() += 1;
+        }
+        let Some(data) = line.strip_prefix("data:") else {
+            continue;
+        };
+        let Ok(e) = serde_json::from_str::<Value>(data.trim_start()) else {
+            continue;
+        };
+        let Some(kind) = e["type"].as_str() else {
+            continue;
+        };
+        stored += 1;
+        *by_type.entry(kind.to_string()).or_default() += 1;
+        if kind == "message-queued"
+            && let Some(id) = e["id"].as_str()
+        {
+            queued_ids.insert(id.to_string());
+        }
+    }
+    let missing = run.ids.iter().filter(|id| !queued_ids.contains(id.as_str())).count();
+    if missing > 0 || by_type.get("message-queued").copied() != Some(expected as u64) {
+        bail!(
+            "{} message-queued events for {expected} enqueues, {missing} acknowledged ids without one; events by type: {by_type:?}",
+            by_type.get("message-queued").copied().unwrap_or(0)
+        );
     }
     Ok(Verified {
         queued: queue.len(),
         new_events,
+        stored,
+        by_type,
         state_ms,
         state_bytes: text.len(),
     })
@@ -702,7 +762,13 @@ struct Fanout {
 }
 
 /// `k` sequential enqueues into `name`: (id, send instant, round trip).
-async fn sequential(d: &Daemon, http: &reqwest::Client, name: &str, k: usize, tag: &str) -> Result<Vec<(String, Instant, Duration)>> {
+async fn sequential(
+    d: &Daemon,
+    http: &reqwest::Client,
+    name: &str,
+    k: usize,
+    tag: &str,
+) -> Result<Vec<(String, Instant, Duration)>> {
     let url = d.url(&format!("/sessions/{name}/messages"));
     let mut out = Vec::with_capacity(k);
     for i in 0..k {
@@ -724,7 +790,9 @@ async fn fanout(bin: &Path, a: &QueueArgs, limit: Duration) -> Result<Fanout> {
     let s = a.subscribers;
     step!("fan-out: {k} enqueues with no subscriber");
     let without = sequential(&d, &http, NAME, k, "c").await?;
-    let after = state(&d, NAME).await?["lastEventSeq"].as_u64().context("lastEventSeq")?;
+    let after = state(&d, NAME).await?["lastEventSeq"]
+        .as_u64()
+        .context("lastEventSeq")?;
     let rss_before = rss_kib(d.pid).context("daemon VmRSS")?;
 
     // RSS sampler: peak while the sampler runs.
@@ -820,10 +888,12 @@ async fn fanout(bin: &Path, a: &QueueArgs, limit: Duration) -> Result<Fanout> {
     let outs: Vec<SubOut> = futures::future::join_all(tasks)
         .await
         .into_iter()
-        .map(|r| r.unwrap_or_else(|e| SubOut {
-            error: Some(format!("task: {e}")),
-            ..SubOut::default()
-        }))
+        .map(|r| {
+            r.unwrap_or_else(|e| SubOut {
+                error: Some(format!("task: {e}")),
+                ..SubOut::default()
+            })
+        })
         .collect();
 
     // Match arrivals to sends.
@@ -873,7 +943,10 @@ async fn fanout(bin: &Path, a: &QueueArgs, limit: Duration) -> Result<Fanout> {
         problems.push(format!("{dups} duplicate deliveries"));
     }
     if errors > 0 {
-        problems.push(format!("{errors} subscribers ended with an error, e.g. {}", first_error.unwrap_or_default()));
+        problems.push(format!(
+            "{errors} subscribers ended with an error, e.g. {}",
+            first_error.unwrap_or_default()
+        ));
     }
     if seq_breaks > 0 {
         problems.push(format!("{seq_breaks} non-consecutive SSE ids"));
@@ -931,7 +1004,12 @@ pub async fn run(bin: &Path, a: &QueueArgs) -> Result<()> {
     let me = std::process::id() as i32;
 
     // (a) hello-world.
-    step!("axum hello-world: {} clients × ({} warm-up + {} timed requests in all)", a.clients, a.clients, a.requests);
+    step!(
+        "axum hello-world: {} clients × ({} warm-up + {} timed requests in all)",
+        a.clients,
+        a.clients,
+        a.requests
+    );
     let hello = Hello::start()?;
     let hello_run = load(
         &Target {
@@ -970,8 +1048,13 @@ pub async fn run(bin: &Path, a: &QueueArgs) -> Result<()> {
         "- daemon config: `[limits] queue_cap = 1000000`, `[store] durability` as shown; a fresh daemon and state dir per row"
     );
     println!();
-    println!("### 1. Enqueue throughput and latency ({} clients, {} requests)\n", a.clients, a.requests);
-    println!("| target | req/s | p50 ms | p99 ms | max ms | first 10% → last 10%: req/s, p50 ms | CPU s during the load (% of one core) |");
+    println!(
+        "### 1. Enqueue throughput and latency ({} clients, {} requests)\n",
+        a.clients, a.requests
+    );
+    println!(
+        "| target | req/s | p50 ms | p99 ms | max ms | first 10% → last 10%: req/s, p50 ms | CPU s during the load (% of one core) |"
+    );
     println!("|---|---:|---:|---:|---:|---|---|");
     let rows: [(&str, &LoadRun); 3] = [
         ("(a) axum hello-world, in-process (same client code)", &hello_run),
@@ -999,11 +1082,21 @@ pub async fn run(bin: &Path, a: &QueueArgs) -> Result<()> {
     );
     println!();
     println!("Server-side breakdown of the same runs:\n");
-    println!("| target | wall s | server threads: CPU s (% of one core) | server CPU µs / request | disk write bytes / request |");
+    println!(
+        "| target | wall s | server threads: CPU s (% of one core) | server CPU µs / request | disk write bytes / request |"
+    );
     println!("|---|---:|---|---:|---:|");
-    for (name, r) in [("(a) hello-world (bench process threads)", &hello_run), ("(b) wasmux `normal` (daemon threads)", &normal), ("(c) wasmux `full` (daemon threads)", &full)] {
+    for (name, r) in [
+        ("(a) hello-world (bench process threads)", &hello_run),
+        ("(b) wasmux `normal` (daemon threads)", &normal),
+        ("(c) wasmux `full` (daemon threads)", &full),
+    ] {
         let server_cpu: f64 = if name.starts_with("(a)") {
-            r.threads.iter().filter(|(n, _)| n.starts_with("hello-server")).map(|x| x.1).sum()
+            r.threads
+                .iter()
+                .filter(|(n, _)| n.starts_with("hello-server"))
+                .map(|x| x.1)
+                .sum()
         } else {
             r.threads.iter().map(|x| x.1).sum()
         };
@@ -1018,12 +1111,16 @@ pub async fn run(bin: &Path, a: &QueueArgs) -> Result<()> {
     }
     println!();
     for (name, v) in [("normal", &vn), ("full", &vf)] {
+        let types: Vec<String> = v.by_type.iter().map(|(k, n)| format!("{k} {n}")).collect();
         println!(
-            "Checked (`{name}`): all acknowledged ids distinct and in `GET /sessions/{SESSION}/state` (queue length {}, one event each: {} new events); that GET took {:.0} ms for {:.1} MB.",
+            "Checked (`{name}`): every acknowledged id distinct, in `GET /sessions/{SESSION}/state` (queue length {}; that GET took {:.0} ms for {:.1} MB) \
+             and in exactly one `message-queued` event; events since the start: lastEventSeq +{}, {} stored: {}.",
             v.queued,
-            v.new_events,
             v.state_ms,
-            v.state_bytes as f64 / 1e6
+            v.state_bytes as f64 / 1e6,
+            v.new_events,
+            v.stored,
+            types.join(", ")
         );
     }
     println!();
@@ -1035,7 +1132,10 @@ pub async fn run(bin: &Path, a: &QueueArgs) -> Result<()> {
     let sp = Latency::of(&f.spread);
     let ew = Latency::of(&f.enqueue_with);
     let eo = Latency::of(&f.enqueue_without);
-    println!("| subscribers × events | delivered | delivery p50 ms | p99 ms | max ms | per-event spread first→last subscriber p50 / max ms | first send → last delivery | enqueue round trip p50 / p99 ms: no subscribers → {} subscribers |", f.subscribers);
+    println!(
+        "| subscribers × events | delivered | delivery p50 ms | p99 ms | max ms | per-event spread first→last subscriber p50 / max ms | first send → last delivery | enqueue round trip p50 / p99 ms: no subscribers → {} subscribers |",
+        f.subscribers
+    );
     println!("|---|---:|---:|---:|---:|---|---:|---|");
     println!(
         "| {} × {} = {} | {}{} | {:.2} | {:.2} | {:.2} | {:.2} / {:.2} | {:.2} s | {:.2} / {:.2} → {:.2} / {:.2} |",
@@ -1059,8 +1159,16 @@ pub async fn run(bin: &Path, a: &QueueArgs) -> Result<()> {
     println!("| daemon VmRSS | MiB |");
     println!("|---|---:|");
     println!("| before subscribers | {:.1} |", mib(f.rss_before));
-    println!("| {} subscribers connected, idle | {:.1} |", f.subscribers, mib(f.rss_connected));
-    println!("| peak while connecting and during the {} events (20 ms samples) | {:.1} |", f.k, mib(f.rss_peak));
+    println!(
+        "| {} subscribers connected, idle | {:.1} |",
+        f.subscribers,
+        mib(f.rss_connected)
+    );
+    println!(
+        "| peak while connecting and during the {} events (20 ms samples) | {:.1} |",
+        f.k,
+        mib(f.rss_peak)
+    );
     println!("| after the last delivery, still connected | {:.1} |", mib(f.rss_after));
     println!();
     let wall = f.drain.as_secs_f64();
@@ -1080,7 +1188,11 @@ pub async fn run(bin: &Path, a: &QueueArgs) -> Result<()> {
             f.expected,
             f.subscribers,
             f.k,
-            if f.problems.is_empty() { "no further detail".into() } else { f.problems.join("; ") }
+            if f.problems.is_empty() {
+                "no further detail".into()
+            } else {
+                f.problems.join("; ")
+            }
         );
     }
     Ok(())

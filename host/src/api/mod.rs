@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod plugins;
 pub mod sessions;
+pub mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -55,6 +56,7 @@ pub fn router(app: AppState) -> Router {
         .merge(sessions::routes())
         .merge(messages::routes())
         .route("/sessions/{name}/events", axum::routing::get(events::events))
+        .route("/sessions/{name}/chat", axum::routing::post(adapters::chat))
         .route("/metrics", axum::routing::get(metrics::metrics))
         .route("/openapi.json", axum::routing::get(openapi::openapi))
         .fallback(not_found)
@@ -62,6 +64,8 @@ pub fn router(app: AppState) -> Router {
     Router::new()
         .merge(health::public_routes())
         // Authenticates itself: bearer header or single-use ticket.
+        // Authenticated by the webhook plugin (signatures), not the token.
+        .route("/webhooks/{route}", axum::routing::post(webhooks::webhook))
         .route(
             "/sessions/{name}/stream",
             axum::routing::get(crate::stream::ws::handler),

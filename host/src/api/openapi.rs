@@ -16,6 +16,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::messages::abort, super::messages::reset, super::messages::permission, super::messages::history,
         super::messages::state,
         super::events::events,
+        super::adapters::chat,
+        super::webhooks::webhook,
         super::metrics::metrics,
         openapi,
     ),

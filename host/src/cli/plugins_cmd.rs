@@ -106,8 +106,8 @@ fn print_list(list: &Value, json: bool) {
             p["kind"].as_str().unwrap_or(""),
             p["version"].as_str().unwrap_or(""),
             p["health"].as_str().unwrap_or(""),
-            p["calls"],
-            p["failures"],
+            p["calls"].as_u64().unwrap_or(0),
+            p["failures"].as_u64().unwrap_or(0),
             p["source"].as_str().unwrap_or("")
         );
         if let Some(e) = p["reloadError"].as_str() {

@@ -4,6 +4,7 @@
 //! share this bus.
 
 mod convert;
+pub mod to_wit;
 
 pub use convert::{agent_event, state_event, state_names};
 

@@ -118,7 +118,10 @@ impl ProviderSession for DemoSession {
     fn encode_prompt(&mut self, text: &str) -> Result<Vec<InputAction>, PluginError> {
         let line = text.replace(['\r', '\n'], " ");
         if line.trim().is_empty() {
-            return Err(error(ErrorKind::InvalidInput, "the demo agent needs a non-empty message"));
+            return Err(error(
+                ErrorKind::InvalidInput,
+                "the demo agent needs a non-empty message",
+            ));
         }
         Ok(vec![InputAction::Text(line), InputAction::Keys(vec!["Enter".into()])])
     }
@@ -132,7 +135,10 @@ impl ProviderSession for DemoSession {
                 return Err(error(ErrorKind::InvalidInput, format!("unknown decision {o}")));
             }
         };
-        Ok(vec![InputAction::Text(key.into()), InputAction::Keys(vec!["Enter".into()])])
+        Ok(vec![
+            InputAction::Text(key.into()),
+            InputAction::Keys(vec!["Enter".into()]),
+        ])
     }
 }
 
