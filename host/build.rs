@@ -14,6 +14,8 @@ use std::process::Command;
 const PLUGINS: &[(&str, &str, &str)] = &[
     ("wasmux-shell", "plugins/shell/shell.toml", "shell"),
     ("wasmux-demo", "plugins/demo/demo.toml", "demo"),
+    ("wasmux-pi", "plugins/pi/pi.toml", "pi"),
+    ("wasmux-acp", "plugins/acp/acp.toml", "acp"),
     (
         "wasmux-webhook-generic",
         "plugins/webhook-generic/generic.toml",
@@ -27,6 +29,8 @@ const PLUGINS: &[(&str, &str, &str)] = &[
         "vercel-ai",
     ),
     ("wasmux-adapter-jsonl", "plugins/adapter-jsonl/jsonl.toml", "jsonl"),
+    ("wasmux-claude-code", "plugins/claude-code/claude-code.toml", "claude-code"),
+    ("wasmux-codex", "plugins/codex/codex.toml", "codex"),
     ("hostile", "tests/plugins/hostile/hostile.toml", "hostile"),
     ("greedy", "tests/plugins/greedy/greedy.toml", "greedy"),
     ("trapper", "tests/plugins/trapper/trapper.toml", "trapper"),

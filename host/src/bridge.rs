@@ -12,6 +12,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::{Arc, Mutex};
 
+/// The first thing a bridge prints on the pane, followed by a space and the
+/// agent's command line. Providers (`pi`, `acp`) watch their pane output for
+/// it to learn that a new agent process has started (first start or reset)
+/// and begin their handshake; keep it stable.
+pub const BANNER: &str = "wasmux bridge:";
+
 /// The protocol log a bridge writes in `dir`.
 pub fn protocol_log(dir: &Path) -> PathBuf {
     dir.join("protocol.jsonl")
@@ -52,7 +58,7 @@ fn run_inner(dir: &Path, argv: &[String]) -> std::io::Result<i32> {
     let stdout = child.stdout.take().expect("piped");
     let term = Arc::new(Mutex::new(std::io::stdout()));
     println!(
-        "\x1b[2mwasmux bridge: {} (protocol on stdio; watch here, drive with `wasmux send`)\x1b[0m",
+        "\x1b[2m{BANNER} {} (protocol on stdio; watch here, drive with `wasmux send`)\x1b[0m",
         argv.join(" ")
     );
 

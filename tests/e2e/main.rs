@@ -6,6 +6,8 @@ mod daemon_plugins;
 mod demo;
 mod harness;
 mod plugin_runtime;
+mod providers_protocol;
 mod queue;
 mod stream;
 mod ws_client;
+mod webhooks;

@@ -1,0 +1,181 @@
+//! Reading Claude Code's screen: its permission dialogs and its idle prompt.
+//!
+//! A permission dialog is a box (or, in newer versions, a block under a
+//! rule) with a header such as `Bash command`, `Edit file` or `Create file`,
+//! details (the command, the path, a diff), a question (`Do you want to
+//! proceed?`, `Do you want to make this edit to hello.py?`, `Do you trust
+//! the files in this folder?`) and numbered options whose first one is a
+//! "Yes": `❯ 1. Yes`, `2. Yes, and don't ask again …`, `3. No, and tell
+//! Claude what to do differently (esc)`. Pressing the digit answers it.
+//!
+//! The idle prompt is the input line (`> ` inside a box, or under a rule)
+//! near the bottom of the screen while no `esc to interrupt` status is shown.
+
+/// A permission dialog on screen.
+#[derive(Clone, Debug)]
+pub struct Dialog {
+    /// Stable id derived from what is asked (header, details, question).
+    pub id: String,
+    /// The tool the dialog names, when its header or question says.
+    pub tool: Option<String>,
+    /// One line saying what is asked.
+    pub description: String,
+    /// Option labels; option `n` is `options[n - 1]`.
+    pub options: Vec<String>,
+}
+
+/// What the screen shows.
+pub struct View {
+    /// A permission dialog, if one is up.
+    pub dialog: Option<Dialog>,
+    /// The input prompt is waiting and nothing runs.
+    pub idle: bool,
+}
+
+/// How many bottom lines may hold the input prompt.
+const PROMPT_ZONE: usize = 10;
+/// How far above the options a dialog may start.
+const DIALOG_HEIGHT: usize = 24;
+
+/// Read a captured screen (plain text lines).
+pub fn read(lines: &[String]) -> View {
+    let plain: Vec<String> = lines.iter().map(|l| strip_box(l)).collect();
+    let dialog = find_dialog(lines, &plain);
+    let busy = lines.iter().any(|l| l.to_lowercase().contains("esc to interrupt"));
+    let used = plain.iter().rposition(|l| !l.is_empty()).map_or(0, |i| i + 1);
+    let prompt = plain[used.saturating_sub(PROMPT_ZONE)..used].iter().any(|l| is_prompt(l));
+    View {
+        idle: dialog.is_none() && !busy && prompt,
+        dialog,
+    }
+}
+
+/// `line` without box-drawing borders and surrounding blanks (nested boxes
+/// too); a line of only box characters becomes empty.
+pub fn strip_box(line: &str) -> String {
+    let mut s = line.trim();
+    loop {
+        let t = s
+            .strip_prefix('│')
+            .or_else(|| s.strip_suffix('│'))
+            .map(str::trim);
+        match t {
+            Some(t) => s = t,
+            None => break,
+        }
+    }
+    if s.chars().all(|c| "╭╮╰╯─│┌┐└┘ ".contains(c)) {
+        return String::new();
+    }
+    s.to_string()
+}
+
+/// `(number, label)` of an option line such as `❯ 1. Yes`.
+pub fn option(line: &str) -> Option<(usize, String)> {
+    let s = line.trim_start_matches(['❯', '>', '›', ' ']);
+    let (num, rest) = s.split_once(". ")?;
+    let n: usize = num.parse().ok()?;
+    (n >= 1 && n <= 9 && !rest.trim().is_empty()).then(|| (n, rest.trim().to_string()))
+}
+
+fn is_prompt(line: &str) -> bool {
+    (line == ">" || line == "❯" || line.starts_with("> ") || line.starts_with("❯ ")) && option(line).is_none()
+}
+
+fn is_rule(raw: &str) -> bool {
+    let t = raw.trim();
+    t.chars().count() >= 8 && t.chars().all(|c| c == '─' || c == '━')
+}
+
+/// The bottom-most dialog: options 1, 2, … starting with a "Yes", under a
+/// question.
+fn find_dialog(raw: &[String], plain: &[String]) -> Option<Dialog> {
+    let first = (0..plain.len())
+        .rev()
+        .find(|&i| option(&plain[i]).is_some_and(|(n, label)| n == 1 && label.starts_with("Yes")))?;
+    let mut options = Vec::new();
+    for line in &plain[first..] {
+        match option(line) {
+            Some((n, label)) if n == options.len() + 1 => options.push(label),
+            _ => break,
+        }
+    }
+    if options.len() < 2 {
+        return None;
+    }
+    let top = dialog_top(raw, first);
+    let body: Vec<&str> = plain[top..first].iter().map(String::as_str).filter(|l| !l.is_empty()).collect();
+    let q = body.iter().rposition(|l| l.ends_with('?'))?;
+    let question = body[q];
+    let header = if q > 0 { body[0] } else { "" };
+    let details: Vec<&str> = body.iter().enumerate().filter(|&(i, _)| i != q && (i > 0 || q == 0)).map(|(_, l)| *l).collect();
+    let mut summary: Vec<&str> = Vec::new();
+    if !header.is_empty() {
+        summary.push(header);
+    }
+    if let Some(d) = details.first() {
+        summary.push(d);
+    }
+    let description = if summary.is_empty() {
+        question.to_string()
+    } else {
+        format!("{} — {question}", summary.join(": "))
+    };
+    let key = format!("{header}\n{}\n{question}", details.join("\n"));
+    Some(Dialog {
+        id: format!("perm-{:012x}", fnv1a(&key) & 0xffff_ffff_ffff),
+        tool: tool_named(header, question).map(str::to_string),
+        description,
+        options,
+    })
+}
+
+/// First line of the dialog holding the option on line `first`: below the
+/// box's top border when the dialog is boxed, else below a rule, a tool
+/// line (`⏺ Bash(…)`) or a blank band.
+fn dialog_top(raw: &[String], first: usize) -> usize {
+    let boxed = raw[first].trim_start().starts_with('│');
+    let lowest = first.saturating_sub(DIALOG_HEIGHT);
+    let mut i = first;
+    while i > lowest {
+        let above = raw[i - 1].trim_start();
+        let edge = if boxed {
+            !above.starts_with('│')
+        } else {
+            is_rule(above) || above.starts_with('⏺') || above.starts_with('●')
+        };
+        if edge {
+            break;
+        }
+        i -= 1;
+    }
+    i
+}
+
+/// The tool a dialog's header or question names.
+fn tool_named(header: &str, question: &str) -> Option<&'static str> {
+    let by_header = match header {
+        "Bash command" => Some("Bash"),
+        "Edit file" => Some("Edit"),
+        "Create file" => Some("Write"),
+        "Edit notebook" => Some("NotebookEdit"),
+        "Fetch" => Some("WebFetch"),
+        "Read file" => Some("Read"),
+        _ => None,
+    };
+    by_header.or(if question.starts_with("Do you want to make this edit") {
+        Some("Edit")
+    } else if question.starts_with("Do you want to create") {
+        Some("Write")
+    } else if question.starts_with("Do you trust the files") {
+        Some("trust")
+    } else {
+        None
+    })
+}
+
+/// 64-bit FNV-1a: a stable, dependency-free hash for permission ids.
+pub fn fnv1a(s: &str) -> u64 {
+    s.bytes()
+        .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+}

@@ -1,0 +1,130 @@
+//! Reading the Codex TUI's screen: approval prompts and the idle composer.
+//!
+//! Approvals are never written to the rollout, so the screen is the only
+//! place to see them:
+//!
+//! ```text
+//!   Would you like to run the following command?
+//!
+//!   Reason: …
+//!
+//!   $ touch hello.txt
+//!
+//! › 1. Yes, proceed (y)
+//!   2. Yes, and don't ask again for commands that start with `touch` (p)
+//!   3. No, and tell Codex what to do differently (esc)
+//!
+//!   Press enter to confirm or esc to cancel
+//! ```
+//!
+//! (`Would you like to make the following edits?` for patches.) Each option
+//! names its shortcut key in parentheses. The composer (`› Ask Codex to do
+//! anything`) near the bottom with no `esc to interrupt` status means idle.
+
+/// An approval prompt on screen.
+#[derive(Clone, Debug)]
+pub struct Dialog {
+    /// Stable id derived from what is asked (question and details).
+    pub id: String,
+    /// The tool the question implies (`shell` or `apply_patch`), if any.
+    pub tool: Option<String>,
+    /// One line saying what is asked.
+    pub description: String,
+    /// Option labels; option `n` is `options[n - 1]`.
+    pub options: Vec<String>,
+}
+
+/// What the screen shows.
+pub struct View {
+    /// An approval prompt, if one is up.
+    pub dialog: Option<Dialog>,
+    /// The composer is waiting and nothing runs.
+    pub idle: bool,
+}
+
+/// How many bottom lines may hold the composer.
+const COMPOSER_ZONE: usize = 8;
+/// How far above its options a prompt's question may be.
+const DIALOG_HEIGHT: usize = 16;
+
+/// Read a captured screen (plain text lines).
+pub fn read(lines: &[String]) -> View {
+    let plain: Vec<&str> = lines.iter().map(|l| l.trim()).collect();
+    let dialog = find_dialog(&plain);
+    let busy = plain.iter().any(|l| l.to_lowercase().contains("esc to interrupt"));
+    let used = plain.iter().rposition(|l| !l.is_empty()).map_or(0, |i| i + 1);
+    let composer = plain[used.saturating_sub(COMPOSER_ZONE)..used]
+        .iter()
+        .any(|l| l.starts_with('›') && option(l).is_none());
+    View {
+        idle: dialog.is_none() && !busy && composer,
+        dialog,
+    }
+}
+
+/// `(number, label)` of an option line such as `› 1. Yes, proceed (y)`.
+pub fn option(line: &str) -> Option<(usize, String)> {
+    let s = line.trim_start_matches(['›', '❯', '>', ' ']);
+    let (num, rest) = s.split_once(". ")?;
+    let n: usize = num.parse().ok()?;
+    (n >= 1 && n <= 9 && !rest.trim().is_empty()).then(|| (n, rest.trim().to_string()))
+}
+
+/// The key an option label names in its trailing parentheses: `y`, `a`,
+/// `p`, `n` or `esc`.
+pub fn shortcut(label: &str) -> Option<&str> {
+    let open = label.rfind('(')?;
+    let key = label[open + 1..].strip_suffix(')')?;
+    (!key.is_empty() && key.len() <= 5 && !key.contains(' ')).then_some(key)
+}
+
+/// The bottom-most prompt: options 1, 2, … starting with a "Yes", under a
+/// question.
+fn find_dialog(plain: &[&str]) -> Option<Dialog> {
+    let first = (0..plain.len())
+        .rev()
+        .find(|&i| option(plain[i]).is_some_and(|(n, label)| n == 1 && label.starts_with("Yes")))?;
+    let mut options = Vec::new();
+    for line in &plain[first..] {
+        match option(line) {
+            Some((n, label)) if n == options.len() + 1 => options.push(label),
+            _ => break,
+        }
+    }
+    if options.len() < 2 {
+        return None;
+    }
+    let top = first.saturating_sub(DIALOG_HEIGHT);
+    let q = (top..first).rev().find(|&i| plain[i].ends_with('?'))?;
+    let question = plain[q];
+    let details: Vec<&str> = plain[q + 1..first].iter().copied().filter(|l| !l.is_empty()).collect();
+    let headline = details
+        .iter()
+        .find(|l| l.starts_with("$ "))
+        .or(details.iter().find(|l| !l.starts_with("Reason:") && !l.starts_with("Environment:")))
+        .or(details.first());
+    let description = match headline {
+        Some(h) => format!("{question} — {h}"),
+        None => question.to_string(),
+    };
+    let tool = if question.contains("run the following command") {
+        Some("shell".to_string())
+    } else if question.contains("make the following edits") {
+        Some("apply_patch".to_string())
+    } else {
+        None
+    };
+    let key = format!("{question}\n{}", details.join("\n"));
+    Some(Dialog {
+        id: format!("perm-{:012x}", fnv1a(&key) & 0xffff_ffff_ffff),
+        tool,
+        description,
+        options,
+    })
+}
+
+/// 64-bit FNV-1a: a stable, dependency-free hash for permission ids.
+pub fn fnv1a(s: &str) -> u64 {
+    s.bytes()
+        .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+}
