@@ -14,7 +14,7 @@ use super::permissions::{Claim, PendingPermission, Permissions};
 use crate::config::Config;
 use crate::events::EventBus;
 use crate::plugins::bindings::types::PermissionDecision;
-use crate::plugins::provider_instance::{LaunchRequest, ProviderInstance};
+use crate::plugins::provider_instance::ProviderInstance;
 use crate::plugins::registry::PluginChange;
 use crate::plugins::{Kind, PluginRegistry};
 use crate::session::{CreateSession, Session, SessionError, SessionManager};
@@ -132,15 +132,7 @@ impl Agents {
     async fn spawn(&self, session: Arc<Session>, cursor: u64) -> Result<Arc<Agent>, SessionError> {
         let row = session.row();
         let bus = Arc::new(EventBus::new(&session.name, self.store.clone())?);
-        let req = LaunchRequest {
-            session: row.name.clone(),
-            cwd: row.cwd.clone(),
-            args: row.args.clone(),
-            env: row.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            cols: row.cols,
-            rows: row.rows,
-            session_uuid: row.uuid.clone(),
-        };
+        let req = row.launch_request();
         let (provider, provider_error) = match self.plugins.of_kind(&row.provider, Kind::Provider) {
             Ok(plugin) => match ProviderInstance::new(plugin, req).await {
                 Ok(p) => (Some(p), None),
@@ -405,18 +397,7 @@ impl Agents {
             .plugins
             .of_kind(&agent.session.row().provider, Kind::Provider)
             .map_err(SessionError::from)?;
-        let req = {
-            let row = agent.session.row();
-            LaunchRequest {
-                session: row.name.clone(),
-                cwd: row.cwd.clone(),
-                args: row.args.clone(),
-                env: row.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                cols: row.cols,
-                rows: row.rows,
-                session_uuid: row.uuid.clone(),
-            }
-        };
+        let req = agent.session.row().launch_request();
         self.sessions.respawn(&agent.session, &plugin, &req).await?;
         let fresh = ProviderInstance::new(plugin, req).await.map_err(SessionError::from)?;
         *agent.provider.lock().await = Some(fresh);

@@ -166,3 +166,18 @@ impl Store {
         Ok(())
     }
 }
+
+impl SessionRow {
+    /// The launch request a provider gets for this session.
+    pub fn launch_request(&self) -> crate::plugins::provider_instance::LaunchRequest {
+        crate::plugins::provider_instance::LaunchRequest {
+            session: self.name.clone(),
+            cwd: self.cwd.clone(),
+            args: self.args.clone(),
+            env: self.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            cols: self.cols,
+            rows: self.rows,
+            session_uuid: self.uuid.clone(),
+        }
+    }
+}
