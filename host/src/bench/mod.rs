@@ -1,6 +1,7 @@
 //! `wasmux bench …`: benchmark programs that print tables, each measured
 //! side by side with a baseline in the same run.
 
+mod events;
 mod plugins;
 
 use clap::Subcommand;
@@ -8,6 +9,15 @@ use clap::Subcommand;
 /// Benchmarks.
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
+    /// How far provider events lag behind terminal bytes under a burst.
+    Events {
+        /// Megabytes printed by the pane.
+        #[arg(long, default_value_t = 10)]
+        mb: usize,
+        /// Provider of the session (must report task-complete, e.g. shell).
+        #[arg(long, default_value = "shell")]
+        provider: String,
+    },
     /// Plugin runtime: compile, cached load, instantiate from `InstancePre`,
     /// and the shell provider's output parser (wasm vs native) on 4 KiB chunks.
     Plugins {
@@ -21,6 +31,7 @@ pub enum BenchCommand {
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Plugins { iterations } => plugins::run(iterations).await,
+        BenchCommand::Events { mb, provider } => events::run(mb, &provider).await,
     }
 }
 
