@@ -48,7 +48,9 @@ async fn hostile(mode: &str) -> Result<(tempfile::TempDir, Arc<PluginRegistry>, 
     let dir = tempfile::tempdir()?;
     let name = format!("hostile-{mode}");
     install_plugin(&dir.path().join("plugins"), "hostile", &name, "")?;
-    let config = format!("[plugins.{name}.config]\nmode = \"{mode}\"\n");
+    // The memory bomb gets time to reach the cap even on a loaded machine.
+    let deadline = if mode == "membomb" { 10_000 } else { 100 };
+    let config = format!("[plugins.{name}]\ndeadline_ms = {deadline}\n[plugins.{name}.config]\nmode = \"{mode}\"\n");
     let reg = registry(dir.path(), &config).await?;
     let plugin = reg.of_kind(&name, Kind::Provider)?;
     let inst = ProviderInstance::new(plugin, request()).await?;

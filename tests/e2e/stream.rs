@@ -137,7 +137,7 @@ async fn random_disconnects_during_a_50mb_burst_lose_and_repeat_nothing() -> Res
     let started = Instant::now();
     loop {
         rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let frames = 20 + (rng >> 33) as usize % 400;
+        let frames = 5 + (rng >> 33) as usize % 60;
         if read_until(&mut c, &mut got, frames, has_end).await? {
             break;
         }
@@ -153,7 +153,7 @@ async fn random_disconnects_during_a_50mb_burst_lose_and_repeat_nothing() -> Res
         got.chunks.len(),
         started.elapsed()
     );
-    assert!(reconnects >= 10, "exercised reconnects: {reconnects}");
+    assert!(reconnects >= 5, "exercised reconnects: {reconnects}");
     assert_eq!(body.len(), data.len());
     assert_eq!(sha(body), sha(&data), "reassembled bytes equal the file");
     Ok(())

@@ -17,7 +17,7 @@ use crate::plugins::bindings::types::PermissionDecision;
 use crate::plugins::provider_instance::ProviderInstance;
 use crate::plugins::registry::PluginChange;
 use crate::plugins::{Kind, PluginRegistry};
-use crate::session::{CreateSession, Session, SessionError, SessionManager};
+use crate::session::{CreateSession, Session, SessionError, SessionManager, StateInfo};
 use crate::store::{Enqueued, MessageRow, NewMessage, Store, status};
 
 /// A message to enqueue.
@@ -124,6 +124,18 @@ impl Agents {
         self.sessions.restore().await?;
         for session in self.sessions.list() {
             let cursor = self.store.session_provider_seq(&session.name)?;
+            // Carry the last known state over the restart (the fresh provider
+            // instance has not seen anything yet), unless the agent is gone.
+            if session.exited().is_none()
+                && let Some(last) = self.store.event_last_state(&session.name)?
+                && last["value"] != "exited"
+            {
+                session.set_state(StateInfo::new(
+                    last["value"].as_str().unwrap_or("starting"),
+                    last["source"].as_str().unwrap_or("process"),
+                    last["tool"].as_str().map(str::to_string),
+                ));
+            }
             self.spawn(session, cursor).await?;
         }
         Ok(())
@@ -166,6 +178,7 @@ impl Agents {
             tokio::spawn(agent.clone().run_queue());
         }
         tokio::spawn(agent.clone().drive(cursor));
+        agent.clone().perform_startup();
         let launch: serde_json::Value = serde_json::from_str(&row.launch).unwrap_or_default();
         if let Some(pattern) = launch["transcript"].as_str() {
             tokio::spawn(agent.clone().tail(pattern.to_string(), false));
@@ -401,6 +414,7 @@ impl Agents {
         self.sessions.respawn(&agent.session, &plugin, &req).await?;
         let fresh = ProviderInstance::new(plugin, req).await.map_err(SessionError::from)?;
         *agent.provider.lock().await = Some(fresh);
+        agent.clone().perform_startup();
         agent
             .bus
             .emit("state", json!({"value": "starting", "source": "process", "tool": null}));

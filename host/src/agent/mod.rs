@@ -82,6 +82,19 @@ impl Agent {
         actions::perform(&self.session, bridge.as_deref(), acts).await
     }
 
+    /// Perform the launch spec's `startup` actions (once per launch).
+    fn perform_startup(self: Arc<Self>) {
+        let acts = std::mem::take(&mut *self.session.startup.lock().unwrap_or_else(|p| p.into_inner()));
+        if acts.is_empty() {
+            return;
+        }
+        tokio::spawn(async move {
+            if let Err(e) = self.perform(&acts).await {
+                tracing::warn!(session = %self.session.name, error = %e, "startup actions failed");
+            }
+        });
+    }
+
     /// Stop the agent's tasks.
     pub fn shutdown(&self) {
         let _ = self.stop.send(true);

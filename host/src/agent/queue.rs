@@ -221,7 +221,6 @@ impl Agent {
             .unwrap_or(false)
         {
             self.emit_failed(&turn.id, status::ABORTED, "aborted");
-            self.bus.emit("turn-aborted", json!({"id": turn.id}));
         }
         self.aborted.send_replace(Some(turn.id.clone()));
         Some(turn.id)

@@ -191,6 +191,7 @@ impl SessionManager {
             exit: watch::channel(None).0,
             ingest: Mutex::new(IngestState::default()),
             ingested: watch::channel(ingested).0,
+            startup: Mutex::new(Vec::new()),
             stream_clients: Default::default(),
             tmux: self.tmux.clone(),
         })
@@ -350,6 +351,7 @@ impl SessionManager {
             return Err(SessionError::Exists(name));
         }
         let session = self.build_session(row, dir.clone(), log, StateInfo::new("starting", "process", None));
+        *session.startup.lock().unwrap_or_else(|p| p.into_inner()) = spec.startup.clone();
         self.start(&session, control, pane, RawReader::new(dir.join("raw"), 0));
         tracing::info!(session = %name, provider = %req.provider, "session created");
         Ok(session)
@@ -604,6 +606,7 @@ impl SessionManager {
             r.exit_code = None;
         });
         session.exit.send_replace(None);
+        *session.startup.lock().unwrap_or_else(|p| p.into_inner()) = spec.startup.clone();
         session.set_state(StateInfo::new("starting", "process", None));
         tracing::info!(session = %row.name, "agent restarted");
         Ok(())

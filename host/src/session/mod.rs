@@ -73,6 +73,8 @@ pub struct Session {
     ingest: Mutex<IngestState>,
     /// Appended raw position, for waiters.
     ingested: watch::Sender<u64>,
+    /// The launch spec's `startup` actions, taken by the agent once it runs.
+    pub startup: Mutex<Vec<crate::plugins::bindings::types::InputAction>>,
     /// Connected stream clients.
     pub stream_clients: AtomicUsize,
     tmux: Tmux,

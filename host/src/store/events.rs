@@ -64,3 +64,19 @@ impl Store {
             .map(|v| v as u64))
     }
 }
+
+impl Store {
+    /// The last stored `state` event of `session`, if any.
+    pub fn event_last_state(&self, session: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        use rusqlite::OptionalExtension;
+        let body: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT body FROM events WHERE session = ?1 AND type = 'state' ORDER BY seq DESC LIMIT 1",
+                params![session],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(body.and_then(|b| serde_json::from_str(&b).ok()))
+    }
+}

@@ -55,7 +55,11 @@ pub fn diffs(update: &Value) -> Vec<(String, Option<String>, String)> {
 pub fn unified(path: &str, old: Option<&str>, new: &str) -> String {
     let old_lines: Vec<&str> = old.map(|o| o.lines().collect()).unwrap_or_default();
     let new_lines: Vec<&str> = new.lines().collect();
-    let from = if old.is_some() { format!("a{path}") } else { "/dev/null".into() };
+    let from = if old.is_some() {
+        format!("a{path}")
+    } else {
+        "/dev/null".into()
+    };
     let mut out = format!("--- {from}\n+++ b{path}\n");
     out.push_str(&format!(
         "@@ -{},{} +{},{} @@\n",
@@ -71,4 +75,31 @@ pub fn unified(path: &str, old: Option<&str>, new: &str) -> String {
         out.push_str(&format!("+{l}\n"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn outputs_and_diffs() {
+        let update = json!({"content": [
+            {"type": "content", "content": {"type": "text", "text": "one"}},
+            {"type": "diff", "path": "/p/a.txt", "oldText": "x\n", "newText": "y\nz\n"},
+            {"type": "content", "content": {"type": "text", "text": "two"}}
+        ]});
+        assert_eq!(tool_output(&update), r#""one\ntwo""#);
+        assert_eq!(tool_output(&json!({"rawOutput": {"n": 1}})), r#"{"n":1}"#);
+        let d = diffs(&update);
+        assert_eq!(
+            d,
+            [("/p/a.txt".to_string(), Some("x\n".to_string()), "y\nz\n".to_string())]
+        );
+        assert_eq!(
+            unified("/p/a.txt", Some("x\n"), "y\nz\n"),
+            "--- a/p/a.txt\n+++ b/p/a.txt\n@@ -1,1 +1,2 @@\n-x\n+y\n+z\n"
+        );
+        assert!(unified("/p/new", None, "n\n").starts_with("--- /dev/null\n"));
+    }
 }

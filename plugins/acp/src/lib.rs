@@ -38,7 +38,9 @@ impl Provider for Acp {
     fn launch(req: LaunchRequest) -> Result<LaunchSpec, PluginError> {
         let configured = config::get("command").filter(|c| !c.trim().is_empty());
         let mut command = match configured {
-            Some(c) => argv::split(&c).map_err(|e| error(ErrorKind::InvalidInput, format!("config key `command`: {e}")))?,
+            Some(c) => {
+                argv::split(&c).map_err(|e| error(ErrorKind::InvalidInput, format!("config key `command`: {e}")))?
+            }
             None => Vec::new(),
         };
         command.extend(req.args);

@@ -135,7 +135,60 @@ pub fn id_slug(id: &Value) -> String {
     let clean: String = raw
         .chars()
         .take(64)
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("rpc-{clean}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_messages() {
+        let req = json!({"jsonrpc": "2.0", "id": 3, "method": "fs/read_text_file", "params": {}});
+        assert!(matches!(
+            classify(&req),
+            Incoming::Request {
+                method: "fs/read_text_file",
+                ..
+            }
+        ));
+        let note = json!({"jsonrpc": "2.0", "method": "session/update", "params": {}});
+        assert!(matches!(classify(&note), Incoming::Notification { .. }));
+        let ok = json!({"jsonrpc": "2.0", "id": 1, "result": null});
+        assert!(matches!(classify(&ok), Incoming::Response { outcome: Ok(_), .. }));
+        let err = json!({"jsonrpc": "2.0", "id": 1, "error": {"code": -1, "message": "no"}});
+        assert!(matches!(classify(&err), Incoming::Response { outcome: Err(_), .. }));
+        assert!(matches!(classify(&json!({"hello": 1})), Incoming::Other));
+    }
+
+    #[test]
+    fn requests_are_remembered_until_answered() {
+        let mut rpc = Rpc::default();
+        let (id, line) = rpc.request(Pending::NewSession, "session/new", json!({}));
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            (v["id"].as_u64(), v["method"].as_str()),
+            (Some(id), Some("session/new"))
+        );
+        assert_eq!(rpc.take(&json!(id)), Some(Pending::NewSession));
+        assert_eq!(rpc.take(&json!(id)), None);
+    }
+
+    #[test]
+    fn ids_become_url_safe_permission_ids() {
+        assert_eq!(id_slug(&json!(12)), "rpc-12");
+        assert_eq!(id_slug(&json!("a/b c")), "rpc-a_b_c");
+        let e = error(&json!("x"), METHOD_NOT_FOUND, "method not supported: fs/x");
+        let v: Value = serde_json::from_str(&e).unwrap();
+        assert_eq!(v["error"]["code"], -32601);
+        assert_eq!(error_message(&v["error"]), "method not supported: fs/x");
+    }
 }

@@ -106,7 +106,13 @@ impl AcpSession {
     }
 
     fn on_response(&mut self, id: &Value, outcome: Result<&Value, &Value>, u: &mut Update) {
-        let Some(what) = self.rpc.take(id).or_else(|| guess(outcome)) else {
+        // The shape wins over a contradicting id: in a replayed transcript
+        // (or after a restart) ids may collide with requests of another run.
+        let what = match (self.rpc.take(id), guess(outcome)) {
+            (Some(pending), Some(shape)) if pending != shape => Some(shape),
+            (pending, shape) => pending.or(shape),
+        };
+        let Some(what) = what else {
             debug("acp: ignoring a response to no pending request");
             return;
         };
@@ -167,11 +173,17 @@ impl AcpSession {
         }
         self.turn.begin(u);
         self.turn.flush(u);
+        self.turn.announce(&params["toolCall"], u);
         let call_id = params["toolCall"]["toolCallId"].as_str().unwrap_or_default();
-        let (permission_id, ask, event) = permission::ask(id, params, self.turn.tool_title(call_id));
+        let known = permission::Known {
+            title: self.turn.tool_title(call_id),
+            input: self.turn.tool_input(call_id),
+        };
+        let (permission_id, ask, event) = permission::ask(id, params, known);
         let tool = event.tool_name.clone();
         self.asks.insert(permission_id, ask);
         u.events.push(AgentEvent::PermissionRequest(event));
+        self.turn.waiting = true;
         set_state(u, AgentState::WaitingPermission, Some(tool));
     }
 
@@ -279,7 +291,10 @@ impl ProviderSession for AcpSession {
             return Err(error(ErrorKind::InvalidInput, "the agent needs a non-empty message"));
         }
         match &self.phase {
-            Phase::Failed(why) => Err(error(ErrorKind::Internal, format!("the ACP agent is not usable: {why}"))),
+            Phase::Failed(why) => Err(error(
+                ErrorKind::Internal,
+                format!("the ACP agent is not usable: {why}"),
+            )),
             Phase::Ready(session_id) if !self.prompt_in_flight => {
                 let action = prompt(&mut self.rpc, session_id, text);
                 self.prompt_in_flight = true;
@@ -328,6 +343,9 @@ impl ProviderSession for AcpSession {
             )
         })?;
         let line = ask.answer(&decision)?;
+        if matches!(decision, PermissionDecision::Deny) {
+            self.turn.refuse(&ask.call_id);
+        }
         self.asks.remove(permission_id);
         Ok(vec![InputAction::Protocol(line)])
     }

@@ -14,8 +14,12 @@ use crate::session::set_state;
 struct Tool {
     /// Its title (the name wasmux shows).
     title: String,
+    /// Its `rawInput` as JSON text, if the agent gave one.
+    input: Option<String>,
     /// Its result was published.
     done: bool,
+    /// The user refused its permission request.
+    refused: bool,
 }
 
 /// How a turn ended.
@@ -31,6 +35,9 @@ pub enum Ending<'a> {
 pub struct Turn {
     /// `task-started` was published and no end yet.
     pub active: bool,
+    /// The last state published was `waiting-permission`: the next update
+    /// means the agent moved on.
+    pub waiting: bool,
     text: String,
     thought: String,
     tools: BTreeMap<String, Tool>,
@@ -69,6 +76,11 @@ impl Turn {
         self.tools.get(id).map(|t| t.title.clone())
     }
 
+    /// The `rawInput` of tool call `id`, if this turn saw one.
+    pub fn tool_input(&self, id: &str) -> Option<String> {
+        self.tools.get(id).and_then(|t| t.input.clone())
+    }
+
     /// Publish whatever was accumulated (before a permission request).
     pub fn flush(&mut self, u: &mut Update) {
         self.flush_thought(u);
@@ -77,6 +89,9 @@ impl Turn {
 
     /// One `session/update` notification's `update` object.
     pub fn update(&mut self, update: &Value, u: &mut Update) {
+        if std::mem::take(&mut self.waiting) {
+            set_state(u, AgentState::Working, None);
+        }
         match update["sessionUpdate"].as_str().unwrap_or_default() {
             "agent_message_chunk" => {
                 self.begin(u);
@@ -90,27 +105,12 @@ impl Turn {
             "tool_call" => {
                 self.begin(u);
                 self.flush(u);
-                let id = string(&update["toolCallId"]);
-                let title = update["title"].as_str().unwrap_or("tool").to_string();
-                let input = match update.get("rawInput").filter(|r| !r.is_null()) {
-                    Some(raw) => raw.to_string(),
-                    None => "{}".to_string(),
-                };
-                u.events.push(AgentEvent::ToolCall(ToolCall {
-                    call_id: id.clone(),
-                    name: title.clone(),
-                    input,
-                }));
-                self.tools.insert(id, Tool { title: title.clone(), done: false });
-                set_state(u, AgentState::Working, Some(title));
+                self.announce(update, u);
                 self.tool_status(update, u);
             }
             "tool_call_update" => {
                 self.begin(u);
-                let id = string(&update["toolCallId"]);
-                if let (Some(tool), Some(title)) = (self.tools.get_mut(&id), update["title"].as_str()) {
-                    tool.title = title.to_string();
-                }
+                self.announce(update, u);
                 self.tool_status(update, u);
             }
             "plan" => {
@@ -134,6 +134,37 @@ impl Turn {
         }
     }
 
+    /// Make sure tool call `call` (a `tool_call`, a `tool_call_update` or
+    /// the `toolCall` of a permission request) is known: the first time its
+    /// id is seen, publish `tool-call` (some agents, e.g. Gemini CLI, send no
+    /// `tool_call` before asking permission); later, take a new title.
+    pub fn announce(&mut self, call: &Value, u: &mut Update) {
+        let id = string(&call["toolCallId"]);
+        let title = call["title"].as_str();
+        if let Some(tool) = self.tools.get_mut(&id) {
+            if let Some(t) = title {
+                tool.title = t.to_string();
+            }
+            return;
+        }
+        self.flush(u);
+        let title = title.or(call["kind"].as_str()).unwrap_or("tool").to_string();
+        let raw = call.get("rawInput").filter(|r| !r.is_null()).map(Value::to_string);
+        u.events.push(AgentEvent::ToolCall(ToolCall {
+            call_id: id.clone(),
+            name: title.clone(),
+            input: raw.clone().unwrap_or_else(|| "{}".into()),
+        }));
+        let tool = Tool {
+            title: title.clone(),
+            input: raw,
+            done: false,
+            refused: false,
+        };
+        self.tools.insert(id, tool);
+        set_state(u, AgentState::Working, Some(title));
+    }
+
     /// A tool call's status: running sets the state; completed or failed
     /// publishes its file edits and result (once).
     fn tool_status(&mut self, update: &Value, u: &mut Update) {
@@ -142,10 +173,7 @@ impl Turn {
         match update["status"].as_str() {
             Some("in_progress") => set_state(u, AgentState::Working, Some(title)),
             Some(status @ ("completed" | "failed")) => {
-                let tool = self.tools.entry(id.clone()).or_insert(Tool {
-                    title: title.clone(),
-                    done: false,
-                });
+                let Some(tool) = self.tools.get_mut(&id) else { return };
                 if tool.done {
                     return;
                 }
@@ -168,10 +196,31 @@ impl Turn {
         }
     }
 
-    /// End the turn: publish what is left, usage, and `task-complete` (or
-    /// `turn-aborted` for `cancelled`); state `idle`.
+    /// Remember that the user refused tool call `id`.
+    pub fn refuse(&mut self, id: &str) {
+        if let Some(tool) = self.tools.get_mut(id) {
+            tool.refused = true;
+        }
+    }
+
+    /// End the turn: a failed `tool-result` for every call the agent left
+    /// without one (Gemini CLI reports nothing for a refused call), what is
+    /// left of the text, usage, and `task-complete` (or `turn-aborted` for
+    /// `cancelled`); state `idle`.
     pub fn finish(&mut self, ending: Ending<'_>, usage: &Value, u: &mut Update) {
         self.begin(u);
+        for (id, tool) in self.tools.iter().filter(|(_, t)| !t.done) {
+            let why = if tool.refused {
+                "permission refused"
+            } else {
+                "no result before the turn ended"
+            };
+            u.events.push(AgentEvent::ToolResult(ToolResult {
+                call_id: id.clone(),
+                output: Value::String(why.into()).to_string(),
+                is_error: true,
+            }));
+        }
         self.flush(u);
         if usage.is_object() {
             let n = |k: &str| usage[k].as_u64().unwrap_or(0);

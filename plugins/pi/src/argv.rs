@@ -70,7 +70,10 @@ mod tests {
     #[test]
     fn words_and_quotes() {
         assert_eq!(split("opencode acp").unwrap(), ["opencode", "acp"]);
-        assert_eq!(split("  a  'b c' \"d \\\" e\" f\\ g ''").unwrap(), ["a", "b c", "d \" e", "f g", ""]);
+        assert_eq!(
+            split("  a  'b c' \"d \\\" e\" f\\ g ''").unwrap(),
+            ["a", "b c", "d \" e", "f g", ""]
+        );
         assert!(split("a 'b").is_err());
         assert!(split("").unwrap().is_empty());
     }

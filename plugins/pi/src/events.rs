@@ -9,6 +9,9 @@ use crate::session::{PiSession, READY_PROBE_ID, set_state};
 pub fn on_line(s: &mut PiSession, v: &Value) -> Update {
     let mut u = empty_update();
     let kind = v["type"].as_str().unwrap_or_default();
+    if kind != "response" && kind != "extension_ui_request" && std::mem::take(&mut s.waiting) {
+        set_state(&mut u, AgentState::Working, None);
+    }
     match kind {
         "response" => response(s, v, &mut u),
         "agent_start" => {
@@ -53,8 +56,9 @@ pub fn on_line(s: &mut PiSession, v: &Value) -> Update {
             s.aborted = false;
             set_state(&mut u, AgentState::Idle, None);
         }
-        "auto_compaction_start" | "auto_compaction_end" | "auto_retry_start" | "auto_retry_end"
-        | "extension_error" => extension(&mut u, kind, v.clone()),
+        "auto_compaction_start" | "auto_compaction_end" | "auto_retry_start" | "auto_retry_end" | "extension_error" => {
+            extension(&mut u, kind, v.clone())
+        }
         "extension_ui_request" => crate::ui::request(s, v, &mut u),
         // turn_start/turn_end, message_start, message_update: the full
         // message arrives at message_end.
@@ -127,20 +131,24 @@ fn assistant_message(s: &mut PiSession, m: &Value, u: &mut Update) {
     if !said.trim().is_empty() {
         u.events.push(AgentEvent::Message(said));
     }
-    let usage = &m["usage"];
-    if usage.is_object() {
-        let n = |k: &str| usage[k].as_u64().unwrap_or(0);
-        u.events.push(AgentEvent::TokenCount(TokenCount {
-            input: n("input"),
-            output: n("output"),
-            cache_read: n("cacheRead"),
-            cache_creation: n("cacheWrite"),
-        }));
+    let n = |k: &str| m["usage"][k].as_u64().unwrap_or(0);
+    let count = TokenCount {
+        input: n("input"),
+        output: n("output"),
+        cache_read: n("cacheRead"),
+        cache_creation: n("cacheWrite"),
+    };
+    // An aborted or failed call reports all zeros: nothing was counted.
+    if count.input + count.output + count.cache_read + count.cache_creation > 0 {
+        u.events.push(AgentEvent::TokenCount(count));
     }
     match m["stopReason"].as_str() {
         Some("aborted") => s.aborted = true,
         Some("error") => {
-            let message = m["errorMessage"].as_str().unwrap_or("the model call failed").to_string();
+            let message = m["errorMessage"]
+                .as_str()
+                .unwrap_or("the model call failed")
+                .to_string();
             extension(u, "error", json!({"message": message}));
             s.failed = Some(message);
         }

@@ -19,6 +19,9 @@ pub const READY_PROBE_ID: &str = "wasmux-ready";
 pub struct PiSession {
     /// pi is inside an agent run (between `agent_start` and `agent_end`).
     pub running: bool,
+    /// The last state published was `waiting-permission`: the next event
+    /// means pi moved on.
+    pub waiting: bool,
     /// The current run's last assistant message stopped with `aborted`.
     pub aborted: bool,
     /// The current run's last assistant message stopped with `error`: its message.
@@ -57,6 +60,7 @@ impl ProviderSession for PiSession {
     fn new(_req: LaunchRequest) -> Self {
         PiSession {
             running: false,
+            waiting: false,
             aborted: false,
             failed: None,
             dialogs: BTreeMap::new(),
@@ -127,12 +131,10 @@ impl ProviderSession for PiSession {
         permission_id: &str,
         decision: PermissionDecision,
     ) -> Result<Vec<InputAction>, PluginError> {
-        let dialog = self.dialogs.remove(permission_id).ok_or_else(|| {
-            error(
-                ErrorKind::NotFound,
-                format!("pi has no open dialog `{permission_id}`"),
-            )
-        })?;
+        let dialog = self
+            .dialogs
+            .remove(permission_id)
+            .ok_or_else(|| error(ErrorKind::NotFound, format!("pi has no open dialog `{permission_id}`")))?;
         match crate::ui::answer(permission_id, &dialog, &decision) {
             Ok(line) => Ok(vec![command(line)]),
             Err(e) => {

@@ -45,8 +45,9 @@ pub fn request(s: &mut PiSession, v: &Value, u: &mut Update) {
         }
         "input" | "editor" => {
             debug("pi: dismissing a free-text extension dialog");
-            u.actions
-                .push(command(json!({"type": "extension_ui_response", "id": id, "cancelled": true})));
+            u.actions.push(command(
+                json!({"type": "extension_ui_response", "id": id, "cancelled": true}),
+            ));
             return;
         }
         "notify" => {
@@ -68,6 +69,7 @@ pub fn request(s: &mut PiSession, v: &Value, u: &mut Update) {
         description,
         options,
     }));
+    s.waiting = true;
     set_state(u, AgentState::WaitingPermission, Some(method.to_string()));
 }
 
@@ -101,4 +103,31 @@ pub fn answer(id: &str, dialog: &Dialog, decision: &PermissionDecision) -> Resul
             None => json!({"type": "extension_ui_response", "id": id, "cancelled": true}),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers() {
+        let confirm = answer("u1", &Dialog::Confirm, &PermissionDecision::Deny).unwrap();
+        assert_eq!(
+            confirm,
+            json!({"type": "extension_ui_response", "id": "u1", "confirmed": false})
+        );
+        let gate = Dialog::Select(vec!["Yes".into(), "No".into()]);
+        assert_eq!(answer("u2", &gate, &PermissionDecision::Allow).unwrap()["value"], "Yes");
+        assert_eq!(answer("u2", &gate, &PermissionDecision::Deny).unwrap()["value"], "No");
+        let odd = Dialog::Select(vec!["Proceed".into(), "Stop".into()]);
+        assert_eq!(
+            answer("u3", &odd, &PermissionDecision::Always).unwrap()["value"],
+            "Proceed"
+        );
+        assert_eq!(
+            answer("u3", &odd, &PermissionDecision::Deny).unwrap()["cancelled"],
+            true
+        );
+        assert!(answer("u4", &Dialog::Confirm, &PermissionDecision::Other("maybe".into())).is_err());
+    }
 }
