@@ -89,6 +89,39 @@ fn thread_delta(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -
     v
 }
 
+/// Busy CPU seconds of the whole machine so far (`/proc/stat`: user, nice,
+/// system, irq, softirq, steal; iowait excluded).
+fn machine_busy() -> f64 {
+    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let text = fs::read_to_string("/proc/stat").unwrap_or_default();
+    let f: Vec<u64> = text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let at = |i: usize| f.get(i).copied().unwrap_or(0);
+    (at(0) + at(1) + at(2) + at(5) + at(6) + at(7)) as f64 / tick
+}
+
+/// Machine busy CPU seconds not accounted to `ours` (other processes'
+/// load, which skews the numbers on a shared machine).
+fn others(busy: f64, ours: &[(String, f64)]) -> f64 {
+    (busy - ours.iter().map(|x| x.1).sum::<f64>()).max(0.0)
+}
+
+/// `/proc/loadavg`'s first three fields.
+fn loadavg() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Raise the soft open-file limit to the hard one (inherited by the daemon):
 /// 500 subscribers need 500 sockets on each side.
 fn raise_nofile() {
@@ -256,6 +289,8 @@ struct LoadRun {
     threads: Vec<(String, f64)>,
     /// Bytes the server process wrote to the block layer, if known.
     disk_bytes: Option<u64>,
+    /// Busy CPU seconds of the whole machine.
+    machine: f64,
 }
 
 impl LoadRun {
@@ -372,8 +407,10 @@ async fn load(t: &Target, a: &QueueArgs, server_pid: i32, roots: &[i32], limit: 
     let procs0 = cpu::Snapshot::take();
     let threads0 = thread_ticks(server_pid);
     let disk0 = disk_write_bytes(server_pid);
+    let busy0 = machine_busy();
     go.wait().await;
     let joined = tokio::time::timeout(limit, futures::future::join_all(tasks)).await;
+    let busy1 = machine_busy();
     let procs1 = cpu::Snapshot::take();
     let threads1 = thread_ticks(server_pid);
     let disk1 = disk_write_bytes(server_pid);
@@ -421,6 +458,7 @@ async fn load(t: &Target, a: &QueueArgs, server_pid: i32, roots: &[i32], limit: 
         procs: cpu::delta(&procs0, &procs1, roots),
         threads: thread_delta(&threads0, &threads1),
         disk_bytes: disk0.zip(disk1).map(|(a, b)| b.saturating_sub(a)),
+        machine: busy1 - busy0,
     })
 }
 
@@ -758,6 +796,8 @@ struct Fanout {
     procs: Vec<(String, f64)>,
     threads: Vec<(String, f64)>,
     bench_threads: Vec<(String, f64)>,
+    /// Busy CPU seconds of the whole machine over the same interval.
+    machine: f64,
     problems: Vec<String>,
 }
 
@@ -875,10 +915,17 @@ async fn fanout(bin: &Path, a: &QueueArgs, limit: Duration) -> Result<Fanout> {
     let procs0 = cpu::Snapshot::take();
     let threads0 = thread_ticks(d.pid);
     let bench0 = thread_ticks(std::process::id() as i32);
+    let busy0 = machine_busy();
     let sent = sequential(&d, &http, NAME, k, "f").await?;
+    // Subscribers that got everything wait for `stop`; any that finished
+    // early ended with an error, so stop waiting once none is left reading.
     while done.load(Ordering::Relaxed) < s && Instant::now() < deadline {
+        if done.load(Ordering::Relaxed) + tasks.iter().filter(|t| t.is_finished()).count() >= s {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
+    let busy1 = machine_busy();
     let procs1 = cpu::Snapshot::take();
     let threads1 = thread_ticks(d.pid);
     let bench1 = thread_ticks(std::process::id() as i32);
@@ -974,6 +1021,7 @@ async fn fanout(bin: &Path, a: &QueueArgs, limit: Duration) -> Result<Fanout> {
         procs: cpu::delta(&procs0, &procs1, &[std::process::id() as i32, d.pid]),
         threads: thread_delta(&threads0, &threads1),
         bench_threads: thread_delta(&bench0, &bench1),
+        machine: busy1 - busy0,
         problems,
     })
 }
@@ -1002,6 +1050,7 @@ pub async fn run(bin: &Path, a: &QueueArgs) -> Result<()> {
         fsync.p50, fsync.p99
     ));
     let me = std::process::id() as i32;
+    let load_start = loadavg();
 
     // (a) hello-world.
     step!(
@@ -1053,9 +1102,9 @@ pub async fn run(bin: &Path, a: &QueueArgs) -> Result<()> {
         a.clients, a.requests
     );
     println!(
-        "| target | req/s | p50 ms | p99 ms | max ms | first 10% → last 10%: req/s, p50 ms | CPU s during the load (% of one core) |"
+        "| target | req/s | p50 ms | p99 ms | max ms | first 10% → last 10%: req/s, p50 ms | CPU s during the load (% of one core) | other processes' CPU (noise) |"
     );
-    println!("|---|---:|---:|---:|---:|---|---|");
+    println!("|---|---:|---:|---:|---:|---|---|---:|");
     let rows: [(&str, &LoadRun); 3] = [
         ("(a) axum hello-world, in-process (same client code)", &hello_run),
         ("(b) wasmux, durability `normal`", &normal),
@@ -1065,12 +1114,14 @@ pub async fn run(bin: &Path, a: &QueueArgs) -> Result<()> {
         let l = r.latency();
         let ((fr, fp), (lr, lp)) = r.ends(0.1);
         println!(
-            "| {name} | {:.0} | {:.2} | {:.2} | {:.2} | {fr:.0}, {fp:.2} → {lr:.0}, {lp:.2} | {} |",
+            "| {name} | {:.0} | {:.2} | {:.2} | {:.2} | {fr:.0}, {fp:.2} → {lr:.0}, {lp:.2} | {} | {:.2}s ({:.0}%) |",
             r.rate(),
             l.p50,
             l.p99,
             l.max,
-            cpu::format(&r.procs, r.wall.as_secs_f64())
+            cpu::format(&r.procs, r.wall.as_secs_f64()),
+            others(r.machine, &r.procs),
+            100.0 * others(r.machine, &r.procs) / r.wall.as_secs_f64().max(1e-9)
         );
     }
     println!();
@@ -1173,14 +1224,20 @@ pub async fn run(bin: &Path, a: &QueueArgs) -> Result<()> {
     println!();
     let wall = f.drain.as_secs_f64();
     println!(
-        "Connecting {} subscribers took {:.0} ms. CPU from the first enqueue to the last delivery ({wall:.2} s): {}; daemon threads: {}; bench threads: {}.",
+        "Connecting {} subscribers took {:.0} ms. CPU from the first enqueue to the last delivery ({wall:.2} s): {}; daemon threads: {}; bench threads: {}; other processes {:.2}s ({:.0}%).",
         f.subscribers,
         f.connect.as_secs_f64() * 1e3,
         cpu::format(&f.procs, wall),
         cpu::format(&f.threads, wall),
-        cpu::format(&f.bench_threads, wall)
+        cpu::format(&f.bench_threads, wall),
+        others(f.machine, &f.procs),
+        100.0 * others(f.machine, &f.procs) / wall.max(1e-9)
     );
-    println!("\nTotal bench time {:.0} s.", started.elapsed().as_secs_f64());
+    println!(
+        "\nTotal bench time {:.0} s. Load average (1, 5, 15 min) at start {load_start}, at end {}.",
+        started.elapsed().as_secs_f64(),
+        loadavg()
+    );
     if f.delivered != f.expected || !f.problems.is_empty() {
         bail!(
             "SSE fan-out delivered {} of {} events ({} subscribers × {}): {}",

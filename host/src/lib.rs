@@ -13,6 +13,7 @@ pub mod config;
 pub mod demo_agent;
 pub mod events;
 pub mod outlog;
+pub mod plugin_build;
 pub mod plugins;
 pub mod server;
 pub mod session;

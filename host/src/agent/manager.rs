@@ -262,7 +262,7 @@ impl Agents {
         };
         let id = message_id();
         let _order = agent.enqueue_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let outcome = self.store.message_enqueue(&NewMessage {
+        let new = NewMessage {
             id: &id,
             session: name,
             text: &req.text,
@@ -270,13 +270,17 @@ impl Agents {
             idempotency_key: req.idempotency_key.as_deref(),
             source: &req.source,
             cap: self.config.limits.queue_cap,
+        };
+        // The message and its `message-queued` event commit together.
+        let outcome = agent.bus.publish_with("message-queued", |row| {
+            let outcome = self.store.message_enqueue(&new, |m, position| {
+                row(json!({"id": m.id, "text": m.text, "position": position, "source": m.source}))
+            })?;
+            let stored = matches!(outcome, Enqueued::New(..));
+            Ok::<_, crate::store::StoreError>((outcome, stored))
         })?;
         match outcome {
             Enqueued::New(m, position) => {
-                agent.bus.emit(
-                    "message-queued",
-                    json!({"id": m.id, "text": m.text, "position": position, "source": m.source}),
-                );
                 agent.wake.notify_one();
                 Ok(EnqueueResult {
                     id: m.id,

@@ -35,7 +35,21 @@ pub fn event_stream(agent: Arc<Agent>, after: u64, follow: bool) -> impl Stream<
     async_stream::stream! {
         let mut rx = agent.bus.subscribe();
         let mut next = after + 1;
+        // Read the store only while behind; live events in order need no query.
+        let mut caught_up = false;
         loop {
+            if caught_up {
+                match rx.recv().await {
+                    Ok(e) if e.seq == next => {
+                        next += 1;
+                        yield Ok(e);
+                    }
+                    Ok(e) if e.seq < next => {}
+                    Ok(_) | Err(RecvError::Lagged(_)) => caught_up = false,
+                    Err(RecvError::Closed) => break,
+                }
+                continue;
+            }
             let batch = match agent.bus.since(next - 1, 500) {
                 Ok(b) => b,
                 Err(e) => {
@@ -56,15 +70,7 @@ pub fn event_stream(agent: Arc<Agent>, after: u64, follow: bool) -> impl Stream<
             if !follow {
                 break;
             }
-            match rx.recv().await {
-                Ok(e) if e.seq == next => {
-                    next += 1;
-                    yield Ok(e);
-                }
-                Ok(_) => {}
-                Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => break,
-            }
+            caught_up = true;
         }
     }
 }

@@ -22,7 +22,11 @@ pub(super) async fn run(mb: usize, provider: &str) -> Result<()> {
         .env("RUST_LOG", "warn")
         .spawn()?;
     let result = measure(&state, dir.path(), mb, provider).await;
-    let _ = std::process::Command::new("tmux").arg("-S").arg(state.join("tmux.sock")).arg("kill-server").status();
+    let _ = std::process::Command::new("tmux")
+        .arg("-S")
+        .arg(state.join("tmux.sock"))
+        .arg("kill-server")
+        .status();
     let _ = child.kill();
     let _ = child.wait();
     result
@@ -46,7 +50,10 @@ async fn measure(state: &std::path::Path, work: &std::path::Path, mb: usize, pro
     let line = "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz012\n";
     let data = line.repeat(mb * 1_000_000 / line.len());
     std::fs::write(work.join("data.txt"), &data)?;
-    std::fs::write(work.join("burst.sh"), "stty raw -echo\ncat \"$1\"\nA=END; printf '%s-%s\\n' \"$A\" MARK7f3a\nstty sane\n")?;
+    std::fs::write(
+        work.join("burst.sh"),
+        "stty raw -echo\ncat \"$1\"\nA=END; printf '%s-%s\\n' \"$A\" MARK7f3a\nstty sane\n",
+    )?;
     let r = http
         .post(url("/sessions"))
         .bearer_auth(&token)
@@ -57,13 +64,25 @@ async fn measure(state: &std::path::Path, work: &std::path::Path, mb: usize, pro
         bail!("creating the session failed: {}", r.text().await?);
     }
     loop {
-        let s: serde_json::Value = http.get(url("/sessions/lag/state")).bearer_auth(&token).send().await?.json().await?;
+        let s: serde_json::Value = http
+            .get(url("/sessions/lag/state"))
+            .bearer_auth(&token)
+            .send()
+            .await?
+            .json()
+            .await?;
         if s["state"]["value"] == "idle" {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let last_event: u64 = http.get(url("/sessions/lag/state")).bearer_auth(&token).send().await?.json::<serde_json::Value>().await?["lastEventSeq"]
+    let last_event: u64 = http
+        .get(url("/sessions/lag/state"))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .json::<serde_json::Value>()
+        .await?["lastEventSeq"]
         .as_u64()
         .unwrap_or(0);
     // SSE follower.
@@ -96,11 +115,20 @@ async fn measure(state: &std::path::Path, work: &std::path::Path, mb: usize, pro
     });
     // WebSocket client.
     let mut req = format!("ws://{addr}/sessions/lag/stream").into_client_request()?;
-    req.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await?;
-    ws.send(Message::Text(serde_json::json!({"type": "resume", "lastSeq": null}).to_string().into())).await?;
+    ws.send(Message::Text(
+        serde_json::json!({"type": "resume", "lastSeq": null})
+            .to_string()
+            .into(),
+    ))
+    .await?;
     let cmd = format!("sh {}/burst.sh {}/data.txt\r", work.display(), work.display());
-    ws.send(Message::Text(serde_json::json!({"type": "input", "data": cmd}).to_string().into())).await?;
+    ws.send(Message::Text(
+        serde_json::json!({"type": "input", "data": cmd}).to_string().into(),
+    ))
+    .await?;
     let mut tail: Vec<u8> = Vec::new();
     let mut bytes = 0usize;
     let mut first_byte = None;
@@ -124,13 +152,25 @@ async fn measure(state: &std::path::Path, work: &std::path::Path, mb: usize, pro
         .await??
         .context("the event stream ended before task-complete")?;
     let secs = |d: Duration| d.as_secs_f64() * 1e3;
-    println!("wasmux bench events — provider `{provider}`, {mb} MB burst ({} bytes on the wire)", bytes);
+    println!(
+        "wasmux bench events — provider `{provider}`, {mb} MB burst ({} bytes on the wire)",
+        bytes
+    );
     println!();
     println!("| measurement | ms after the command was typed |");
     println!("|---|---:|");
-    println!("| first terminal byte at the WebSocket client | {:.1} |", secs(first_byte.unwrap_or_default()));
-    println!("| first `terminal-output` event at the SSE client | {:.1} |", secs(first_event.unwrap_or_default()));
-    println!("| last terminal byte (END marker) at the WebSocket client | {:.1} |", secs(bytes_done));
+    println!(
+        "| first terminal byte at the WebSocket client | {:.1} |",
+        secs(first_byte.unwrap_or_default())
+    );
+    println!(
+        "| first `terminal-output` event at the SSE client | {:.1} |",
+        secs(first_event.unwrap_or_default())
+    );
+    println!(
+        "| last terminal byte (END marker) at the WebSocket client | {:.1} |",
+        secs(bytes_done)
+    );
     println!("| `task-complete` event at the SSE client | {:.1} |", secs(event_done));
     println!();
     println!(

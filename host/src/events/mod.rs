@@ -29,12 +29,14 @@ pub struct Event {
     pub kind: String,
     /// The whole event as JSON.
     pub value: Value,
+    /// The same, serialised once (what SSE and adapters send).
+    text: String,
 }
 
 impl Event {
     /// The JSON text.
     pub fn json(&self) -> String {
-        self.value.to_string()
+        self.text.clone()
     }
 }
 
@@ -80,12 +82,14 @@ impl EventBus {
         for (i, (kind, fields)) in items.into_iter().enumerate() {
             let seq = *next + i as u64;
             let value = event_json(seq, &self.session, ts, kind, fields);
-            rows.push((seq, ts, kind, value.to_string()));
+            let text = value.to_string();
+            rows.push((seq, ts, kind, text.clone()));
             events.push(Arc::new(Event {
                 seq,
                 ts,
                 kind: kind.to_string(),
                 value,
+                text,
             }));
         }
         self.store.event_insert(&self.session, &rows)?;
@@ -95,6 +99,39 @@ impl EventBus {
             let _ = self.tx.send(e.clone());
         }
         Ok(events)
+    }
+
+    /// Publish one event whose row the caller stores inside its own
+    /// transaction: `f` gets the seq and time, returns the row it stored (or
+    /// None to publish nothing) with its result.
+    pub fn publish_with<R, E>(
+        &self,
+        kind: &str,
+        f: impl FnOnce(&dyn Fn(Value) -> (u64, u64, String, String)) -> Result<(R, bool), E>,
+    ) -> Result<R, E> {
+        let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+        let seq = *next;
+        let ts = crate::util::now_ms();
+        let built: std::cell::RefCell<Option<(Value, String)>> = Default::default();
+        let row = |fields: Value| {
+            let value = event_json(seq, &self.session, ts, kind, fields);
+            let text = value.to_string();
+            *built.borrow_mut() = Some((value, text.clone()));
+            (seq, ts, kind.to_string(), text)
+        };
+        let (result, stored) = f(&row)?;
+        if stored && let Some((value, text)) = built.into_inner() {
+            *next += 1;
+            drop(next);
+            let _ = self.tx.send(Arc::new(Event {
+                seq,
+                ts,
+                kind: kind.to_string(),
+                value,
+                text,
+            }));
+        }
+        Ok(result)
     }
 
     /// Publish one event; errors are logged, not returned.
@@ -117,6 +154,7 @@ impl EventBus {
                     ts: value["ts"].as_u64().unwrap_or(0),
                     kind: value["type"].as_str().unwrap_or("").to_string(),
                     value,
+                    text: body,
                 }))
             })
             .collect())

@@ -23,7 +23,19 @@ macro_rules! embed {
     };
 }
 
-embed!("shell", "demo", "generic", "github", "slack", "vercel-ai", "jsonl", "claude-code", "codex", "pi", "acp");
+embed!(
+    "shell",
+    "demo",
+    "generic",
+    "github",
+    "slack",
+    "vercel-ai",
+    "jsonl",
+    "claude-code",
+    "codex",
+    "pi",
+    "acp"
+);
 
 /// Directory holding every plugin `build.rs` built (embedded ones and the
 /// test plugins), each as `<name>.wasm` + `<name>.toml`. For tests and

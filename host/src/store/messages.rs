@@ -104,7 +104,14 @@ pub struct NewMessage<'a> {
 impl Store {
     /// Insert a queued message (committed before returning), deduping by key
     /// and enforcing the cap, in one transaction.
-    pub fn message_enqueue(&self, m: &NewMessage<'_>) -> Result<Enqueued, StoreError> {
+    /// `event` builds the `message-queued` event row `(seq, ts, type, json)`
+    /// for a new message; it is inserted in the same transaction, so the
+    /// message and its event commit together (one fsync).
+    pub fn message_enqueue(
+        &self,
+        m: &NewMessage<'_>,
+        event: impl FnOnce(&MessageRow, usize) -> (u64, u64, String, String),
+    ) -> Result<Enqueued, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         if let Some(key) = m.idempotency_key {
@@ -119,9 +126,10 @@ impl Store {
                 return Ok(Enqueued::Existing(e));
             }
         }
+        // Counting stops at the cap, so the check costs O(cap), not O(queue).
         let queued: usize = tx.query_row(
-            "SELECT count(*) FROM messages WHERE session = ?1 AND status = 'queued'",
-            params![m.session],
+            "SELECT count(*) FROM (SELECT 1 FROM messages WHERE session = ?1 AND status = 'queued' LIMIT ?2)",
+            params![m.session, m.cap as i64],
             |r| r.get(0),
         )?;
         if queued >= m.cap {
@@ -145,6 +153,11 @@ impl Store {
             &format!("SELECT {COLS} FROM messages WHERE id = ?1"),
             params![m.id],
             row,
+        )?;
+        let (seq, ts, kind, body) = event(&inserted, queued + 1);
+        tx.execute(
+            "INSERT INTO events (session, seq, ts, type, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![m.session, seq as i64, ts as i64, kind, body],
         )?;
         tx.commit()?;
         Ok(Enqueued::New(inserted, queued + 1))

@@ -21,7 +21,6 @@
 //! permission request (see [`permission`]); any other agent→client request
 //! (`fs/*`, `terminal/*`) is answered with JSON-RPC error -32601.
 
-mod argv;
 mod content;
 mod permission;
 mod rpc;
@@ -38,9 +37,8 @@ impl Provider for Acp {
     fn launch(req: LaunchRequest) -> Result<LaunchSpec, PluginError> {
         let configured = config::get("command").filter(|c| !c.trim().is_empty());
         let mut command = match configured {
-            Some(c) => {
-                argv::split(&c).map_err(|e| error(ErrorKind::InvalidInput, format!("config key `command`: {e}")))?
-            }
+            Some(c) => wasmux_sdk::argv::split(&c)
+                .map_err(|e| error(ErrorKind::InvalidInput, format!("config key `command`: {e}")))?,
             None => Vec::new(),
         };
         command.extend(req.args);

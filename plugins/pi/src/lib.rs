@@ -23,7 +23,6 @@
 //! | `extension_ui_request` `confirm`/`select` | `permission-request`, state `waiting-permission` |
 //! | auto-compaction, auto-retry, extension errors, assistant errors, notifications | `extension` (`pi:<event type>`) |
 
-mod argv;
 mod events;
 mod session;
 mod ui;
@@ -41,7 +40,7 @@ impl Provider for Pi {
         let configured = config::get("command")
             .filter(|c| !c.trim().is_empty())
             .unwrap_or_else(|| "pi".into());
-        let mut command = argv::split(&configured)
+        let mut command = wasmux_sdk::argv::split(&configured)
             .map_err(|e| error(ErrorKind::InvalidInput, format!("config key `command`: {e}")))?;
         command.extend(["--mode".to_string(), "rpc".to_string()]);
         command.extend(req.args);

@@ -55,6 +55,7 @@ pub mod bindings {
 pub use bindings::wasmux::plugin::types::*;
 pub use bindings::wasmux::plugin::{clock, config, log};
 
+pub mod argv;
 mod logging;
 pub use logging::*;
 
