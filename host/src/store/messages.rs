@@ -126,12 +126,16 @@ impl Store {
                 return Ok(Enqueued::Existing(e));
             }
         }
-        // Counting stops at the cap, so the check costs O(cap), not O(queue).
-        let queued: usize = tx.query_row(
-            "SELECT count(*) FROM (SELECT 1 FROM messages WHERE session = ?1 AND status = 'queued' LIMIT ?2)",
-            params![m.session, m.cap as i64],
-            |r| r.get(0),
-        )?;
+        let cached = self.queued().get(m.session).copied();
+        let queued: usize = match cached {
+            Some(n) => n,
+            None => tx.query_row(
+                "SELECT count(*) FROM messages WHERE session = ?1 AND status = 'queued'",
+                params![m.session],
+                |r| r.get(0),
+            )?,
+        };
+        self.queued().insert(m.session.to_string(), queued);
         if queued >= m.cap {
             return Ok(Enqueued::Full(queued));
         }
@@ -160,6 +164,7 @@ impl Store {
             params![m.session, seq as i64, ts as i64, kind, body],
         )?;
         tx.commit()?;
+        self.queued().insert(m.session.to_string(), queued + 1);
         Ok(Enqueued::New(inserted, queued + 1))
     }
 
@@ -218,14 +223,31 @@ impl Store {
         error: Option<&str>,
     ) -> Result<bool, StoreError> {
         let now = crate::util::now_ms() as i64;
-        let n = self.conn().execute(
-            "UPDATE messages SET status = ?3,
+        let conn = self.conn();
+        let session: Option<String> = conn
+            .query_row(
+                "UPDATE messages SET status = ?3,
                  started_at = CASE WHEN ?3 = 'running' THEN ?4 ELSE started_at END,
                  finished_at = CASE WHEN ?3 IN ('done','failed','aborted','cancelled') THEN ?4 ELSE finished_at END,
                  response = coalesce(?5, response), error = coalesce(?6, error)
-             WHERE id = ?1 AND status = ?2",
-            params![id, from, to, now, response, error],
-        )?;
+             WHERE id = ?1 AND status = ?2 RETURNING session",
+                params![id, from, to, now, response, error],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(s) = &session
+            && (from == status::QUEUED) != (to == status::QUEUED)
+        {
+            let mut q = self.queued();
+            if let Some(n) = q.get_mut(s) {
+                *n = if to == status::QUEUED {
+                    *n + 1
+                } else {
+                    n.saturating_sub(1)
+                };
+            }
+        }
+        let n = usize::from(session.is_some());
         Ok(n == 1)
     }
 
@@ -253,6 +275,8 @@ impl Store {
                 params![crate::util::now_ms() as i64],
             )?
         };
+        drop(conn);
+        self.queued().clear();
         Ok(n)
     }
 

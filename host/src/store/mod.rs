@@ -46,6 +46,9 @@ pub enum Durability {
 /// Handle to the database. Cheap to share behind an `Arc`.
 pub struct Store {
     conn: Mutex<Connection>,
+    /// Queued messages per session, counted once and kept up to date, so the
+    /// queue-cap check stays O(1). Locked after `conn`.
+    queued: Mutex<std::collections::HashMap<String, usize>>,
 }
 
 const SCHEMA: &str = r#"
@@ -126,11 +129,19 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
-        Ok(Store { conn: Mutex::new(conn) })
+        Ok(Store {
+            conn: Mutex::new(conn),
+            queued: Mutex::new(Default::default()),
+        })
     }
 
     /// Exclusive access to the connection.
     pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The queued-count cache.
+    fn queued(&self) -> MutexGuard<'_, std::collections::HashMap<String, usize>> {
+        self.queued.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -136,10 +136,12 @@ impl Store {
 
     /// Delete a session row (and, through foreign keys, its messages and events).
     pub fn session_delete(&self, name: &str) -> Result<bool, StoreError> {
-        Ok(self
+        let deleted = self
             .conn()
             .execute("DELETE FROM sessions WHERE name = ?1", params![name])?
-            > 0)
+            > 0;
+        self.queued().remove(name);
+        Ok(deleted)
     }
 }
 
