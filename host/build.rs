@@ -29,7 +29,11 @@ const PLUGINS: &[(&str, &str, &str)] = &[
         "vercel-ai",
     ),
     ("wasmux-adapter-jsonl", "plugins/adapter-jsonl/jsonl.toml", "jsonl"),
-    ("wasmux-claude-code", "plugins/claude-code/claude-code.toml", "claude-code"),
+    (
+        "wasmux-claude-code",
+        "plugins/claude-code/claude-code.toml",
+        "claude-code",
+    ),
     ("wasmux-codex", "plugins/codex/codex.toml", "codex"),
     ("hostile", "tests/plugins/hostile/hostile.toml", "hostile"),
     ("greedy", "tests/plugins/greedy/greedy.toml", "greedy"),

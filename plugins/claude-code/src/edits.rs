@@ -29,11 +29,19 @@ pub fn file_edit(tool: &str, input: &Value, outcome: &Value) -> Option<FileEdit>
                 .collect();
             let diff = patch_diff(&path, outcome).unwrap_or_else(|| replace_diff(&path, &pairs));
             let n = pairs.len();
-            (path.clone(), format!("Applied {n} edit{} to {path}", plural(n)), Some(diff))
+            (
+                path.clone(),
+                format!("Applied {n} edit{} to {path}", plural(n)),
+                Some(diff),
+            )
         }
         "Write" => {
             let path = text(input, "file_path");
-            let verb = if outcome["type"] == "create" { "Created" } else { "Wrote" };
+            let verb = if outcome["type"] == "create" {
+                "Created"
+            } else {
+                "Wrote"
+            };
             let diff = patch_diff(&path, outcome).unwrap_or_else(|| new_file_diff(&path, &text(input, "content")));
             (path.clone(), format!("{verb} {path}"), Some(diff))
         }

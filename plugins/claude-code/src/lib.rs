@@ -21,6 +21,8 @@
 
 mod edits;
 mod screen;
+#[cfg(test)]
+mod tests;
 mod transcript;
 
 use screen::Dialog;
@@ -220,9 +222,15 @@ impl ProviderSession for ClaudeSession {
 /// Whether an option label is the "don't ask again" kind of yes.
 fn always(label: &str) -> bool {
     let l = label.to_lowercase();
-    ["don't ask again", "allow all", "during this session", "for this session", "always"]
-        .iter()
-        .any(|k| l.contains(k))
+    [
+        "don't ask again",
+        "allow all",
+        "during this session",
+        "for this session",
+        "always",
+    ]
+    .iter()
+    .any(|k| l.contains(k))
 }
 
 /// Type `text` into the input line and submit it. Multi-line text is pasted

@@ -6,7 +6,12 @@
 //! proceed?`, `Do you want to make this edit to hello.py?`, `Do you trust
 //! the files in this folder?`) and numbered options whose first one is a
 //! "Yes": `❯ 1. Yes`, `2. Yes, and don't ask again …`, `3. No, and tell
-//! Claude what to do differently (esc)`. Pressing the digit answers it.
+//! Claude what to do differently (esc)` (newer versions: `❯ 1. Yes`,
+//! `2. Yes, and always allow access to … from this project`, …, `4. No`,
+//! under a rule instead of in a box, with a rotating `Tip:` line and the
+//! `esc to interrupt` status still drawn above). Pressing the digit answers
+//! it; the id ignores the cursor, the tip and everything outside the dialog
+//! so redraws of one dialog keep one id.
 //!
 //! The idle prompt is the input line (`> ` inside a box, or under a rule)
 //! near the bottom of the screen while no `esc to interrupt` status is shown.
@@ -43,7 +48,9 @@ pub fn read(lines: &[String]) -> View {
     let dialog = find_dialog(lines, &plain);
     let busy = lines.iter().any(|l| l.to_lowercase().contains("esc to interrupt"));
     let used = plain.iter().rposition(|l| !l.is_empty()).map_or(0, |i| i + 1);
-    let prompt = plain[used.saturating_sub(PROMPT_ZONE)..used].iter().any(|l| is_prompt(l));
+    let prompt = plain[used.saturating_sub(PROMPT_ZONE)..used]
+        .iter()
+        .any(|l| is_prompt(l));
     View {
         idle: dialog.is_none() && !busy && prompt,
         dialog,
@@ -55,10 +62,7 @@ pub fn read(lines: &[String]) -> View {
 pub fn strip_box(line: &str) -> String {
     let mut s = line.trim();
     loop {
-        let t = s
-            .strip_prefix('│')
-            .or_else(|| s.strip_suffix('│'))
-            .map(str::trim);
+        let t = s.strip_prefix('│').or_else(|| s.strip_suffix('│')).map(str::trim);
         match t {
             Some(t) => s = t,
             None => break,
@@ -104,11 +108,21 @@ fn find_dialog(raw: &[String], plain: &[String]) -> Option<Dialog> {
         return None;
     }
     let top = dialog_top(raw, first);
-    let body: Vec<&str> = plain[top..first].iter().map(String::as_str).filter(|l| !l.is_empty()).collect();
+    // Tips rotate while a dialog is up; they are not part of what is asked.
+    let body: Vec<&str> = plain[top..first]
+        .iter()
+        .map(String::as_str)
+        .filter(|l| !l.is_empty() && !l.starts_with("Tip:"))
+        .collect();
     let q = body.iter().rposition(|l| l.ends_with('?'))?;
     let question = body[q];
     let header = if q > 0 { body[0] } else { "" };
-    let details: Vec<&str> = body.iter().enumerate().filter(|&(i, _)| i != q && (i > 0 || q == 0)).map(|(_, l)| *l).collect();
+    let details: Vec<&str> = body
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != q && (i > 0 || q == 0))
+        .map(|(_, l)| *l)
+        .collect();
     let mut summary: Vec<&str> = Vec::new();
     if !header.is_empty() {
         summary.push(header);
@@ -176,6 +190,7 @@ fn tool_named(header: &str, question: &str) -> Option<&'static str> {
 
 /// 64-bit FNV-1a: a stable, dependency-free hash for permission ids.
 pub fn fnv1a(s: &str) -> u64 {
-    s.bytes()
-        .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }

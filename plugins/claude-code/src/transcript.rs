@@ -259,7 +259,10 @@ impl Transcript {
     }
 
     fn flush_usage(&mut self, out: &mut Vec<AgentEvent>) {
-        if let Some(Usage { counts: [i, o, r, c], .. }) = self.usage.take() {
+        if let Some(Usage {
+            counts: [i, o, r, c], ..
+        }) = self.usage.take()
+        {
             out.push(AgentEvent::TokenCount(TokenCount {
                 input: i,
                 output: o,
@@ -273,9 +276,15 @@ impl Transcript {
 /// A prompt that runs no model turn: a local slash command or `!` shell
 /// input, recorded as tagged text.
 fn local_command(text: &str) -> bool {
-    ["<command-name>", "<command-message>", "<local-command-", "<bash-input>", "<bash-stdout>"]
-        .iter()
-        .any(|tag| text.trim_start().starts_with(tag))
+    [
+        "<command-name>",
+        "<command-message>",
+        "<local-command-",
+        "<bash-input>",
+        "<bash-stdout>",
+    ]
+    .iter()
+    .any(|tag| text.trim_start().starts_with(tag))
 }
 
 /// A tool result's content as plain text (`content` is a string or a list of

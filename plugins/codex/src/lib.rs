@@ -26,6 +26,8 @@
 mod patch;
 mod rollout;
 mod screen;
+#[cfg(test)]
+mod tests;
 
 use rollout::{Rollout, Turn};
 use screen::Dialog;
@@ -188,7 +190,11 @@ impl ProviderSession for CodexSession {
         } else {
             InputAction::Text(text.to_string())
         };
-        Ok(vec![body, InputAction::WaitMs(250), InputAction::Keys(vec!["Enter".into()])])
+        Ok(vec![
+            body,
+            InputAction::WaitMs(250),
+            InputAction::Keys(vec!["Enter".into()]),
+        ])
     }
 
     /// Esc interrupts the running turn (Ctrl-C would also quit an idle TUI).
@@ -202,7 +208,12 @@ impl ProviderSession for CodexSession {
             .iter()
             .find(|d| d.id == id)
             .map(|d| d.options.clone())
-            .ok_or_else(|| error(ErrorKind::NotFound, format!("no approval prompt {id} was seen on screen")))?;
+            .ok_or_else(|| {
+                error(
+                    ErrorKind::NotFound,
+                    format!("no approval prompt {id} was seen on screen"),
+                )
+            })?;
         let pick = |f: &dyn Fn(&str) -> bool| options.iter().position(|o| f(o));
         let chosen = match decision {
             PermissionDecision::Allow => Some(0),

@@ -24,7 +24,9 @@ pub fn find(input: &Value) -> Option<String> {
     match input {
         Value::String(s) => {
             let start = s.find("*** Begin Patch")?;
-            let end = s[start..].find("*** End Patch").map_or(s.len(), |e| start + e + "*** End Patch".len());
+            let end = s[start..]
+                .find("*** End Patch")
+                .map_or(s.len(), |e| start + e + "*** End Patch".len());
             Some(s[start..end].to_string())
         }
         Value::Array(items) => items.iter().find_map(find),

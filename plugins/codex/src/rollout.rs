@@ -270,7 +270,10 @@ fn tool_output(output: &Value) -> (String, bool) {
         Value::Object(o) => {
             let content = o.get("content").and_then(Value::as_str).unwrap_or_default();
             let failed = o.get("success").and_then(Value::as_bool) == Some(false);
-            (Value::String(content.to_string()).to_string(), failed || text_failed(content))
+            (
+                Value::String(content.to_string()).to_string(),
+                failed || text_failed(content),
+            )
         }
         other => (other.to_string(), false),
     }

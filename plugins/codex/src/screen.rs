@@ -101,7 +101,9 @@ fn find_dialog(plain: &[&str]) -> Option<Dialog> {
     let headline = details
         .iter()
         .find(|l| l.starts_with("$ "))
-        .or(details.iter().find(|l| !l.starts_with("Reason:") && !l.starts_with("Environment:")))
+        .or(details
+            .iter()
+            .find(|l| !l.starts_with("Reason:") && !l.starts_with("Environment:")))
         .or(details.first());
     let description = match headline {
         Some(h) => format!("{question} — {h}"),
@@ -125,6 +127,7 @@ fn find_dialog(plain: &[&str]) -> Option<Dialog> {
 
 /// 64-bit FNV-1a: a stable, dependency-free hash for permission ids.
 pub fn fnv1a(s: &str) -> u64 {
-    s.bytes()
-        .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }

@@ -1,0 +1,292 @@
+//! Unit tests of the transcript reader, the screen reader and the answers,
+//! on shapes the e2e fixture does not cover (older and newer Claude Code
+//! versions). Run natively: `cd plugins && cargo test -p wasmux-claude-code`.
+
+use serde_json::json;
+use wasmux_sdk::*;
+
+use crate::ClaudeSession;
+use crate::screen;
+use crate::transcript::{Transcript, Turn};
+
+fn kinds(events: &[AgentEvent]) -> Vec<&'static str> {
+    events
+        .iter()
+        .map(|e| match e {
+            AgentEvent::Message(_) => "message",
+            AgentEvent::Thinking(_) => "thinking",
+            AgentEvent::ToolCall(_) => "tool-call",
+            AgentEvent::ToolResult(_) => "tool-result",
+            AgentEvent::FileEdit(_) => "file-edit",
+            AgentEvent::TaskStarted => "task-started",
+            AgentEvent::TaskComplete(_) => "task-complete",
+            AgentEvent::TurnAborted => "turn-aborted",
+            AgentEvent::PermissionRequest(_) => "permission-request",
+            AgentEvent::TokenCount(_) => "token-count",
+            _ => "other",
+        })
+        .collect()
+}
+
+fn feed(t: &mut Transcript, records: &[serde_json::Value]) -> Vec<AgentEvent> {
+    let mut out = Vec::new();
+    for r in records {
+        t.feed(&r.to_string(), &mut out);
+    }
+    out
+}
+
+fn assistant(id: &str, content: serde_json::Value, stop: Option<&str>, output: u64) -> serde_json::Value {
+    json!({"type": "assistant", "message": {"id": id, "role": "assistant", "content": [content],
+        "stop_reason": stop, "usage": {"input_tokens": 3, "output_tokens": output}}})
+}
+
+fn lines(s: &str) -> Vec<String> {
+    s.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn old_transcripts_without_turn_marks_end_when_the_screen_is_idle() {
+    // Claude Code 1.0.x: stop_reason stays null, no turn_duration.
+    let mut t = Transcript::new();
+    let out = feed(
+        &mut t,
+        &[
+            json!({"type": "user", "message": {"role": "user", "content": "hi"}}),
+            assistant("m1", json!({"type": "text", "text": "Hello!"}), None, 1),
+        ],
+    );
+    assert_eq!(kinds(&out), ["task-started", "message"]);
+    assert!(t.maybe_done);
+    let mut out = Vec::new();
+    assert!(t.close_from_screen(&mut out));
+    assert_eq!(kinds(&out), ["token-count", "task-complete"]);
+    assert_eq!(t.turn, Turn::Closed);
+}
+
+#[test]
+fn end_turn_and_turn_duration_end_one_turn_once() {
+    let mut t = Transcript::new();
+    let out = feed(
+        &mut t,
+        &[
+            json!({"type": "user", "message": {"role": "user", "content": "hi"}}),
+            assistant("m1", json!({"type": "text", "text": "Hi."}), Some("end_turn"), 4),
+            json!({"type": "system", "subtype": "stop_hook_summary"}),
+            json!({"type": "system", "subtype": "turn_duration", "durationMs": 900}),
+        ],
+    );
+    assert_eq!(kinds(&out), ["task-started", "message", "token-count", "task-complete"]);
+}
+
+#[test]
+fn usage_is_reported_once_per_message_with_its_last_counts() {
+    let mut t = Transcript::new();
+    let out = feed(
+        &mut t,
+        &[
+            json!({"type": "user", "message": {"role": "user", "content": "go"}}),
+            assistant("m1", json!({"type": "text", "text": "Listing."}), None, 2),
+            assistant(
+                "m1",
+                json!({"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": "ls"}}),
+                None,
+                40,
+            ),
+            json!({"type": "user", "message": {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "a"}]}}),
+        ],
+    );
+    assert_eq!(
+        kinds(&out),
+        ["task-started", "message", "tool-call", "token-count", "tool-result"]
+    );
+    let AgentEvent::TokenCount(c) = &out[3] else { panic!() };
+    assert_eq!(c.output, 40);
+    assert_eq!(t.turn, Turn::Open(None));
+}
+
+#[test]
+fn a_refused_edit_is_no_edit_and_the_interruption_aborts_the_turn() {
+    let mut t = Transcript::new();
+    let edit = json!({"type": "tool_use", "id": "t1", "name": "Edit",
+        "input": {"file_path": "/p/a.py", "old_string": "a", "new_string": "b"}});
+    let out = feed(
+        &mut t,
+        &[
+            json!({"type": "user", "message": {"role": "user", "content": "edit"}}),
+            assistant("m1", edit, None, 5),
+            json!({"type": "user", "message": {"role": "user", "content": [{"type": "tool_result",
+                "tool_use_id": "t1", "is_error": true, "content": "The user doesn't want to proceed with this tool use."}]}}),
+            json!({"type": "user", "message": {"role": "user", "content": [{"type": "text",
+                "text": "[Request interrupted by user for tool use]"}]}}),
+        ],
+    );
+    assert_eq!(
+        kinds(&out),
+        [
+            "task-started",
+            "tool-call",
+            "token-count",
+            "tool-result",
+            "turn-aborted"
+        ]
+    );
+    assert_eq!(t.turn, Turn::Closed);
+}
+
+#[test]
+fn edits_without_a_structured_patch_diff_their_input() {
+    let mut t = Transcript::new();
+    let write = json!({"type": "tool_use", "id": "t1", "name": "Write",
+        "input": {"file_path": "/p/new.txt", "content": "one\ntwo\n"}});
+    let out = feed(
+        &mut t,
+        &[
+            json!({"type": "user", "message": {"role": "user", "content": "write"}}),
+            assistant("m1", write, None, 5),
+            json!({"type": "user", "toolUseResult": {"type": "create", "filePath": "/p/new.txt"},
+                "message": {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "ok"}]}}),
+        ],
+    );
+    let AgentEvent::FileEdit(e) = out.last().unwrap() else {
+        panic!("{:?}", kinds(&out))
+    };
+    assert_eq!(e.description, "Created /p/new.txt");
+    assert_eq!(
+        e.diff.as_deref(),
+        Some("--- /dev/null\n+++ /p/new.txt\n@@ -0,0 +1,2 @@\n+one\n+two\n")
+    );
+}
+
+#[test]
+fn meta_sidechain_and_local_command_records_start_no_turn() {
+    let mut t = Transcript::new();
+    let out = feed(
+        &mut t,
+        &[
+            json!({"type": "user", "isMeta": true, "message": {"role": "user", "content": "Caveat: …"}}),
+            json!({"type": "user", "message": {"role": "user", "content": "<command-name>/clear</command-name>"}}),
+            json!({"type": "user", "isSidechain": true, "message": {"role": "user", "content": "sub-agent task"}}),
+            json!({"type": "summary", "summary": "Greeting tweaks", "leafUuid": "x"}),
+        ],
+    );
+    assert!(out.is_empty(), "{:?}", kinds(&out));
+    assert_eq!(t.turn, Turn::Unknown);
+}
+
+/// A permission dialog as Claude Code 2.1.283 draws it (from sanitised
+/// public captures): under a rule, with a rotating tip, four options.
+fn bash_dialog(tip: &str, cursor: usize, status: &str) -> Vec<String> {
+    let options = [
+        "1. Yes",
+        "2. Yes, and always allow access to /srv/repo from this project",
+        "3. Yes, and switch to auto mode · auto mode handles these prompts for you",
+        "4. No",
+    ];
+    let mut s = format!(
+        "❯ run touch screen-a\n\n{status}\n  ⎿  $ touch screen-a\n\n{}\n Bash command\n {tip}\n\n   touch screen-a\n   Create empty file screen-a\n\n Do you want to proceed?\n",
+        "─".repeat(80)
+    );
+    for (i, o) in options.iter().enumerate() {
+        s.push_str(if i + 1 == cursor { " ❯ " } else { "   " });
+        s.push_str(o);
+        s.push('\n');
+    }
+    s.push_str("\n Esc to cancel · Tab to amend\n");
+    lines(&s)
+}
+
+#[test]
+fn newer_dialogs_are_read_and_keep_their_id_across_redraws() {
+    let first = screen::read(&bash_dialog(
+        "Tip: auto mode handles these prompts",
+        1,
+        "✻ Crafting… (3s · esc to interrupt)",
+    ));
+    let d = first.dialog.expect("dialog");
+    assert!(!first.idle);
+    assert_eq!(d.tool.as_deref(), Some("Bash"));
+    assert_eq!(d.description, "Bash command: touch screen-a — Do you want to proceed?");
+    assert_eq!(d.options.len(), 4);
+    let again = screen::read(&bash_dialog(
+        "Tip: press Tab to amend",
+        3,
+        "✶ Crafting… (1m 9s · esc to interrupt)",
+    ));
+    assert_eq!(again.dialog.unwrap().id, d.id);
+}
+
+#[test]
+fn boxed_and_trust_dialogs_are_read() {
+    let edit = lines(
+        "⏺ Update(hello.py)\n\n╭────────────────────╮\n│ Edit file          │\n│ hello.py           │\n│ ╭────────────────╮ │\n│ │ 1 - print(\"a\")  │ │\n│ ╰────────────────╯ │\n│ Do you want to make this edit to hello.py? │\n│ ❯ 1. Yes           │\n│   2. Yes, and don't ask again this session (shift+tab) │\n│   3. No, and tell Claude what to do differently (esc) │\n╰────────────────────╯",
+    );
+    let d = screen::read(&edit).dialog.expect("edit dialog");
+    assert_eq!(d.tool.as_deref(), Some("Edit"));
+    assert_eq!(
+        d.description,
+        "Edit file: hello.py — Do you want to make this edit to hello.py?"
+    );
+    let trust = lines(
+        "╭──────────────────╮\n│ Do you trust the files in this folder? │\n│                  │\n│ /home/dev/greeter │\n│                  │\n│ ❯ 1. Yes, proceed │\n│   2. No, exit     │\n╰──────────────────╯\n   Enter to confirm · Esc to exit",
+    );
+    let d = screen::read(&trust).dialog.expect("trust dialog");
+    assert_eq!(d.tool.as_deref(), Some("trust"));
+    assert_eq!(
+        d.description,
+        "/home/dev/greeter — Do you trust the files in this folder?"
+    );
+}
+
+#[test]
+fn idle_is_the_input_line_without_a_running_status() {
+    let rule = "─".repeat(60);
+    let idle = lines(&format!("⏺ Done.\n\n{rule}\n❯ \n{rule}\n  ? for shortcuts"));
+    assert!(screen::read(&idle).idle);
+    let busy = lines(&format!(
+        "✻ Thinking… (esc to interrupt)\n\n{rule}\n❯ \n{rule}\n  ? for shortcuts"
+    ));
+    assert!(!screen::read(&busy).idle);
+    let list = lines("⏺ Two changes:\n  1. Yes, the label\n  2. The fixture\n\n│ > │\n  ? for shortcuts");
+    let view = screen::read(&list);
+    assert!(view.dialog.is_none(), "an answer's numbered list is no dialog");
+    assert!(view.idle);
+}
+
+#[test]
+fn answers_pick_the_option_of_the_matching_kind() {
+    let req = LaunchRequest {
+        session: "s".into(),
+        cwd: "/p".into(),
+        args: vec![],
+        env: vec![],
+        cols: 120,
+        rows: 40,
+        session_uuid: "u".into(),
+    };
+    let mut s = ClaudeSession::new(req);
+    let u = s.feed_screen(Screen {
+        cols: 120,
+        rows: 40,
+        cursor_x: 0,
+        cursor_y: 0,
+        alternate: false,
+        lines: bash_dialog("Tip: x", 1, "✻ Crafting…"),
+        seq: 1,
+    });
+    let Some(AgentEvent::PermissionRequest(p)) = u.events.first() else {
+        panic!("no request")
+    };
+    assert!(matches!(
+        u.state.as_ref().map(|s| &s.state),
+        Some(AgentState::WaitingPermission)
+    ));
+    let key = |s: &mut ClaudeSession, d| match s.encode_permission(&p.permission_id, d) {
+        Ok(a) => format!("{a:?}"),
+        Err(e) => e.message,
+    };
+    assert_eq!(key(&mut s, PermissionDecision::Allow), r#"[InputAction::Text("1")]"#);
+    assert_eq!(key(&mut s, PermissionDecision::Always), r#"[InputAction::Text("2")]"#);
+    assert_eq!(key(&mut s, PermissionDecision::Deny), r#"[InputAction::Text("4")]"#);
+    assert!(s.encode_permission("perm-unknown", PermissionDecision::Allow).is_err());
+}
