@@ -2,12 +2,16 @@
 //! (its own socket per daemon), real wasmtime loading components built from
 //! `plugins/` and `tests/plugins/`, real HTTP and WebSocket clients.
 
+mod chat;
 mod daemon_plugins;
 mod demo;
 mod harness;
+mod languages;
 mod plugin_runtime;
+mod plugin_units;
+mod providers;
 mod providers_protocol;
 mod queue;
 mod stream;
-mod ws_client;
 mod webhooks;
+mod ws_client;
