@@ -35,7 +35,12 @@ async fn chat_stream_read_by_the_real_ai_sdk_client() -> Result<()> {
     let d = TestDaemon::start().await?;
     let dir = tempfile::tempdir()?;
     std::fs::write(dir.path().join("a.txt"), "x")?;
-    let (s, b) = d.post("/sessions", json!({"name": "chat", "provider": "demo", "cwd": dir.path(), "env": {"DEMO_AGENT_SPEED_MS": "1"}})).await?;
+    let (s, b) = d
+        .post(
+            "/sessions",
+            json!({"name": "chat", "provider": "demo", "cwd": dir.path(), "env": {"DEMO_AGENT_SPEED_MS": "1"}}),
+        )
+        .await?;
     assert_eq!(s, 201, "{b}");
     d.wait_for(Duration::from_secs(30), "idle", || async {
         let (_, s) = d.get("/sessions/chat/state").await?;
@@ -45,20 +50,51 @@ async fn chat_stream_read_by_the_real_ai_sdk_client() -> Result<()> {
     let base = format!("http://{}", d.addr);
     let (token, script) = (d.token.clone(), node.join("chat-client.mjs"));
     let out = tokio::task::spawn_blocking(move || {
-        Command::new("node").arg(script).args([&base, "chat", &token, "list the files"]).output()
+        Command::new("node")
+            .arg(script)
+            .args([&base, "chat", &token, "list the files"])
+            .output()
     })
     .await??;
-    assert!(out.status.success(), "node failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "node failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout)?;
     assert_eq!(v["errors"], json!([]), "{v}");
-    let types: Vec<&str> = v["chunkTypes"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
-    for t in ["start", "start-step", "tool-input-start", "tool-input-available", "tool-output-available", "text-start", "text-delta", "text-end", "message-metadata", "finish-step", "finish"] {
+    let types: Vec<&str> = v["chunkTypes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    for t in [
+        "start",
+        "start-step",
+        "tool-input-start",
+        "tool-input-available",
+        "tool-output-available",
+        "text-start",
+        "text-delta",
+        "text-end",
+        "message-metadata",
+        "finish-step",
+        "finish",
+    ] {
         assert!(types.contains(&t), "chunk {t} missing from {types:?}");
     }
     let parts = v["message"]["parts"].as_array().unwrap();
-    let text: String = parts.iter().filter(|p| p["type"] == "text").map(|p| p["text"].as_str().unwrap()).collect();
+    let text: String = parts
+        .iter()
+        .filter(|p| p["type"] == "text")
+        .map(|p| p["text"].as_str().unwrap())
+        .collect();
     assert!(text.contains("I listed 1 entry"), "{v}");
-    let tool = parts.iter().find(|p| p["type"] == "tool-list_files").expect("tool part");
+    let tool = parts
+        .iter()
+        .find(|p| p["type"] == "tool-list_files")
+        .expect("tool part");
     assert_eq!(tool["state"], "output-available", "{tool}");
     assert_eq!(v["message"]["role"], "assistant");
     // The turn is in the queue's history like any other message.

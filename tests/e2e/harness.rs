@@ -267,7 +267,14 @@ pub fn kill_tmux_server(socket: &Path) {
         .ok()
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .and_then(|s| s.trim().parse::<i32>().ok());
-    if let Ok(mut child) = Command::new("tmux").arg("-S").arg(socket).arg("kill-server").stdout(Stdio::null()).stderr(Stdio::null()).spawn() {
+    if let Ok(mut child) = Command::new("tmux")
+        .arg("-S")
+        .arg(socket)
+        .arg("kill-server")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    {
         let deadline = Instant::now() + Duration::from_secs(3);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = child.try_wait() {
@@ -278,7 +285,8 @@ pub fn kill_tmux_server(socket: &Path) {
         let _ = child.kill();
         let _ = child.wait();
     }
-    let still_tmux = |pid: i32| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.starts_with("tmux"));
+    let still_tmux =
+        |pid: i32| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.starts_with("tmux"));
     if let Some(pid) = pid.filter(|p| still_tmux(*p)) {
         // SAFETY: signalling the test's own tmux server.
         unsafe { libc::kill(pid, libc::SIGKILL) };
