@@ -7,10 +7,16 @@
 // next primary prompt; the first line of every prompt segment is the prompt
 // plus the echo of the input and is dropped. A `Traceback` or a final
 // `SomeError:` line makes the turn an error. A continuation prompt is
-// answered with one Enter; a second one cancels the turn with Ctrl-C.
+// answered with one Enter; a second one cancels the turn with Ctrl-C. A
+// turn keeps the first HEAD and last TAIL characters of a long output (the
+// middle becomes an "elided" line): bounded memory and a bounded event.
 
 export const PS1_MARK = "\x1b]133;A\x07";
 export const PS2_MARK = "\x1b]133;A;k=c\x07";
+
+/** What a turn keeps of a long output: its start (with the echo line) and end. */
+export const HEAD = 16 * 1024;
+export const TAIL = 48 * 1024;
 
 /** The `-c` program the pane runs: marked prompts. */
 export const STARTUP =
@@ -90,7 +96,16 @@ export class Parser {
         break;
       }
     }
+    this.bound();
     return steps;
+  }
+
+  /** Keep the unfinished segment to HEAD + TAIL characters. */
+  bound() {
+    if (this.buf.length > 2 * (HEAD + TAIL)) {
+      const cut = this.buf.length - HEAD - TAIL;
+      this.buf = `${this.buf.slice(0, HEAD)}\n[... ${cut} characters elided ...]\n${this.buf.slice(-TAIL)}`;
+    }
   }
 
   finish() {

@@ -13,7 +13,10 @@ the prompt the input was typed at and the next primary prompt:
   line makes it an error, anything else is the answer;
 * a continuation prompt (``for x in y: print(x)`` waits for a blank line)
   is answered with one Enter; a second one in the same turn means the
-  input is incomplete, so the turn is cancelled with Ctrl-C.
+  input is incomplete, so the turn is cancelled with Ctrl-C;
+* a turn's output is kept to its first ``HEAD`` and last ``TAIL``
+  characters (the middle is replaced by an "elided" line), so a command
+  that prints megabytes costs bounded memory and a bounded event.
 """
 
 import codecs
@@ -28,6 +31,10 @@ STARTUP = (
     "sys.ps1 = '\\x01\\x1b]133;A\\x07\\x02>>> '; "
     "sys.ps2 = '\\x01\\x1b]133;A;k=c\\x07\\x02... '"
 )
+
+# What a turn keeps of a long output: its start (with the echo line) and end.
+HEAD = 16 * 1024
+TAIL = 48 * 1024
 
 _ESCAPES = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-Z\\-_]|[\x01\x02]")
 _ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b(:.*)?$")
@@ -114,7 +121,14 @@ class Parser:
                 steps.append(("idle", None))
             else:
                 break
+        self._bound()
         return steps
+
+    def _bound(self):
+        """Keep the unfinished segment to HEAD + TAIL characters."""
+        if len(self._buf) > 2 * (HEAD + TAIL):
+            cut = len(self._buf) - HEAD - TAIL
+            self._buf = f"{self._buf[:HEAD]}\n[... {cut} characters elided ...]\n{self._buf[-TAIL:]}"
 
     def _finish(self):
         lines = []

@@ -13,10 +13,33 @@ use crate::plugins::bindings::types::{AgentEvent, Screen};
 use crate::plugins::provider_instance::Update;
 use crate::session::StateInfo;
 
-/// Most output bytes per provider call.
-const FEED_BYTES: usize = 256 * 1024;
+/// Most output bytes per provider call (and per log read).
+const FEED_MAX: usize = 256 * 1024;
+/// Fewest output bytes per provider call under a burst.
+const FEED_MIN: usize = 4 * 1024;
+/// Bytes of a session's first call: small enough for an interpreted
+/// provider; a fast one doubles to `FEED_MAX` in three calls.
+const FEED_START: usize = 32 * 1024;
 /// How often the provider's output cursor is saved.
 const SAVE_EVERY: Duration = Duration::from_millis(500);
+
+/// How many output bytes go into one `feed-output` call. Calls are sized so
+/// that each takes at most about a quarter of the plugin's deadline: an
+/// interpreted (Python, JavaScript) provider gets smaller calls under a
+/// burst instead of hitting its deadline and losing its parser state, a
+/// fast one keeps the largest coalescing.
+struct FeedSize(usize);
+
+impl FeedSize {
+    /// Adjust after a call that took `took` for `fed` bytes.
+    fn after(&mut self, took: Duration, deadline: Duration, fed: usize) {
+        if took > deadline / 4 {
+            self.0 = (self.0 / 2).max(FEED_MIN);
+        } else if took < deadline / 16 && fed >= self.0 {
+            self.0 = (self.0 * 2).min(FEED_MAX);
+        }
+    }
+}
 
 impl Agent {
     /// Apply a provider update: publish events, set state, perform actions.
@@ -67,9 +90,10 @@ impl Agent {
         let poll_ms = self.screen_poll_ms();
         let mut last_screen_seq = 0;
         let mut exited_fed = false;
+        let mut feed = FeedSize(FEED_START);
         loop {
             // Everything new in the log, coalesced.
-            let chunks = match self.session.log.read_from(cursor + 1, FEED_BYTES) {
+            let chunks = match self.session.log.read_from(cursor + 1, FEED_MAX) {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(session = %self.session.name, error = %e, "provider cannot read the log");
@@ -83,15 +107,25 @@ impl Agent {
                 }
                 cursor = last.seq;
                 let data: Vec<u8> = chunks.iter().flat_map(|c| c.data.iter().copied()).collect();
-                let update = {
-                    let mut p = self.provider.lock().await;
-                    match p.as_mut() {
-                        Some(p) => p.feed_output(&data).await.ok(),
-                        None => None,
+                let mut rest = &data[..];
+                while !rest.is_empty() {
+                    let (part, after) = rest.split_at(feed.0.min(rest.len()));
+                    rest = after;
+                    let update = {
+                        let mut p = self.provider.lock().await;
+                        match p.as_mut() {
+                            Some(p) => {
+                                let (started, deadline) = (Instant::now(), p.plugin().limits.deadline);
+                                let r = p.feed_output(part).await;
+                                feed.after(started.elapsed(), deadline, part.len());
+                                r.ok()
+                            }
+                            None => None,
+                        }
+                    };
+                    if let Some(u) = update {
+                        self.apply(u).await;
                     }
-                };
-                if let Some(u) = update {
-                    self.apply(u).await;
                 }
                 if last_save.elapsed() >= SAVE_EVERY && saved != cursor {
                     let _ = self.store.session_set_provider_seq(&self.session.name, cursor);
@@ -201,5 +235,32 @@ impl Agent {
         };
         self.fail_all(&reason);
         self.wake.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feed_size_halves_for_slow_calls_and_grows_back_for_fast_ones() {
+        let deadline = Duration::from_millis(100);
+        let mut f = FeedSize(FEED_MAX);
+        f.after(Duration::from_millis(60), deadline, FEED_MAX);
+        assert_eq!(f.0, FEED_MAX / 2);
+        for _ in 0..20 {
+            f.after(Duration::from_millis(200), deadline, f.0);
+        }
+        assert_eq!(f.0, FEED_MIN, "never below the minimum");
+        // A fast call on a short read (fewer bytes than allowed) says nothing.
+        f.after(Duration::from_millis(1), deadline, 10);
+        assert_eq!(f.0, FEED_MIN);
+        for _ in 0..20 {
+            f.after(Duration::from_millis(1), deadline, f.0);
+        }
+        assert_eq!(f.0, FEED_MAX, "never above the maximum");
+        // In between: unchanged.
+        f.after(Duration::from_millis(10), deadline, f.0);
+        assert_eq!(f.0, FEED_MAX);
     }
 }

@@ -3,25 +3,52 @@
 //! dir, runs a shell session that prints N MB, and measures on the same
 //! clock when the last byte reaches a WebSocket client and when the shell
 //! provider's `task-complete` event (parsed from those bytes by the wasm
-//! plugin, off the byte path) reaches an SSE client.
+//! plugin, off the byte path) reaches an SSE client. `--plugin` drops a
+//! provider built in another language into the daemon's plugins folder and
+//! `--prompt` sends the burst through the queue, so the same measurement
+//! covers Python and JavaScript providers.
 
 use anyhow::{Context, Result, bail};
 use futures::{SinkExt, StreamExt};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const END: &[u8] = b"END-MARK7f3a";
 
-pub(super) async fn run(mb: usize, provider: &str) -> Result<()> {
+/// What `wasmux bench events` measures.
+pub(super) struct Options {
+    /// Megabytes printed by the pane.
+    pub mb: usize,
+    /// The session's provider.
+    pub provider: String,
+    /// A plugin (`X.wasm`, manifest `X.toml` beside it) installed first.
+    pub plugin: Option<PathBuf>,
+    /// Queued message text that prints the burst (`{data}`: the data file).
+    pub prompt: Option<String>,
+}
+
+pub(super) async fn run(opts: Options) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let state = dir.path().join("state");
+    if let Some(wasm) = &opts.plugin {
+        let plugins = state.join("plugins");
+        std::fs::create_dir_all(&plugins)?;
+        let name = wasm.file_stem().context("plugin file name")?;
+        let manifest = wasm.with_extension("toml");
+        std::fs::copy(&manifest, plugins.join(name).with_extension("toml"))
+            .with_context(|| format!("copying {}", manifest.display()))?;
+        std::fs::copy(wasm, plugins.join(name).with_extension("wasm"))
+            .with_context(|| format!("copying {}", wasm.display()))?;
+    }
+    let spawned = Instant::now();
     let mut child = std::process::Command::new(std::env::current_exe()?)
         .args(["serve", "--listen", "127.0.0.1:0", "--state-dir"])
         .arg(&state)
         .env("RUST_LOG", "warn")
         .spawn()?;
-    let result = measure(&state, dir.path(), mb, provider).await;
+    let result = measure(&state, dir.path(), &opts, spawned).await;
     let _ = std::process::Command::new("tmux")
         .arg("-S")
         .arg(state.join("tmux.sock"))
@@ -32,7 +59,34 @@ pub(super) async fn run(mb: usize, provider: &str) -> Result<()> {
     result
 }
 
-async fn measure(state: &std::path::Path, work: &std::path::Path, mb: usize, provider: &str) -> Result<()> {
+/// Wait until `GET /plugins` lists `name` as loaded; returns how long
+/// after `started` (the daemon's spawn) that was.
+async fn plugin_ready(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    name: &str,
+    started: Instant,
+) -> Result<Duration> {
+    loop {
+        let list: serde_json::Value = http.get(url).bearer_auth(token).send().await?.json().await?;
+        let found = list["plugins"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|p| p["name"] == name);
+        if found {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > Duration::from_secs(900) {
+            bail!("plugin {name} did not load within 900 s: {list}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn measure(state: &Path, work: &Path, opts: &Options, spawned: Instant) -> Result<()> {
+    let (mb, provider) = (opts.mb, opts.provider.as_str());
     let info = state.join("daemon.json");
     let started = Instant::now();
     while !info.exists() {
@@ -46,6 +100,7 @@ async fn measure(state: &std::path::Path, work: &std::path::Path, mb: usize, pro
     let token = std::fs::read_to_string(state.join("token"))?.trim().to_string();
     let http = reqwest::Client::new();
     let url = |p: &str| format!("http://{addr}{p}");
+    let load = plugin_ready(&http, &url("/plugins"), &token, provider, spawned).await?;
     // Data: `mb` MB of text lines.
     let line = "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz012\n";
     let data = line.repeat(mb * 1_000_000 / line.len());
@@ -124,11 +179,24 @@ async fn measure(state: &std::path::Path, work: &std::path::Path, mb: usize, pro
             .into(),
     ))
     .await?;
-    let cmd = format!("sh {}/burst.sh {}/data.txt\r", work.display(), work.display());
-    ws.send(Message::Text(
-        serde_json::json!({"type": "input", "data": cmd}).to_string().into(),
-    ))
-    .await?;
+    let data_path = work.join("data.txt").display().to_string();
+    if let Some(prompt) = &opts.prompt {
+        let r = http
+            .post(url("/sessions/lag/messages"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"text": prompt.replace("{data}", &data_path)}))
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            bail!("enqueueing the burst failed: {}", r.text().await?);
+        }
+    } else {
+        let cmd = format!("sh {}/burst.sh {data_path}\r", work.display());
+        ws.send(Message::Text(
+            serde_json::json!({"type": "input", "data": cmd}).to_string().into(),
+        ))
+        .await?;
+    }
     let mut tail: Vec<u8> = Vec::new();
     let mut bytes = 0usize;
     let mut first_byte = None;
@@ -155,6 +223,10 @@ async fn measure(state: &std::path::Path, work: &std::path::Path, mb: usize, pro
     println!(
         "wasmux bench events — provider `{provider}`, {mb} MB burst ({} bytes on the wire)",
         bytes
+    );
+    println!(
+        "plugin `{provider}` listed in GET /plugins {:.1} s after the daemon was spawned (first compile included)",
+        load.as_secs_f64()
     );
     println!();
     println!("| measurement | ms after the command was typed |");

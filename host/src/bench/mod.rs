@@ -17,6 +17,16 @@ pub enum BenchCommand {
         /// Provider of the session (must report task-complete, e.g. shell).
         #[arg(long, default_value = "shell")]
         provider: String,
+        /// A plugin to drop into the daemon's plugins folder first
+        /// (`X.wasm` with `X.toml` beside it), e.g. a Python or JS provider.
+        #[arg(long)]
+        plugin: Option<std::path::PathBuf>,
+        /// Send the burst as a queued message with this text (`{data}` is the
+        /// data file's path) instead of typing a shell command into the pane;
+        /// it must print the data and then `END-MARK7f3a` (built so that the
+        /// echo of the text does not contain it).
+        #[arg(long)]
+        prompt: Option<String>,
     },
     /// Plugin runtime: compile, cached load, instantiate from `InstancePre`,
     /// and the shell provider's output parser (wasm vs native) on 4 KiB chunks.
@@ -31,7 +41,20 @@ pub enum BenchCommand {
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Plugins { iterations } => plugins::run(iterations).await,
-        BenchCommand::Events { mb, provider } => events::run(mb, &provider).await,
+        BenchCommand::Events {
+            mb,
+            provider,
+            plugin,
+            prompt,
+        } => {
+            events::run(events::Options {
+                mb,
+                provider,
+                plugin,
+                prompt,
+            })
+            .await
+        }
     }
 }
 
