@@ -20,6 +20,24 @@ macro_rules! t {
     };
 }
 
+/// A worked example under `examples/` that doubles as a template: one
+/// source, generalised by [`from_example`] before the placeholders are filled.
+macro_rules! example {
+    ($path:literal) => {
+        include_str!(concat!("../../../examples/", $path))
+    };
+}
+
+/// The example webhooks' own names and build paths, and the WIT version in
+/// their imports, as template placeholders.
+fn from_example(text: &str) -> String {
+    text.replace("hmac-py", "{{name}}")
+        .replace("hmac-js", "{{name}}")
+        .replace(" examples/python/webhook`", "`")
+        .replace(" examples/javascript/webhook`", "`")
+        .replace(&format!("@{}\"", crate::plugins::loader::WIT_VERSION), "@{{wit}}\"")
+}
+
 fn files(lang: Lang, kind: Kind) -> Files {
     match (lang, kind) {
         (Lang::Rust, Kind::Provider) => &[
@@ -38,13 +56,13 @@ fn files(lang: Lang, kind: Kind) -> Files {
             ("app.py", t!("python/provider/app.py")),
             ("agent_provider.py", t!("python/provider/agent_provider.py")),
         ],
-        (Lang::Python, Kind::Webhook) => &[("app.py", t!("python/webhook/app.py"))],
+        (Lang::Python, Kind::Webhook) => &[("app.py", example!("python/webhook/app.py"))],
         (Lang::Python, Kind::Adapter) => &[
             ("app.py", t!("python/adapter/app.py")),
             ("event_adapter.py", t!("python/adapter/event_adapter.py")),
         ],
         (Lang::Js, Kind::Provider) => &[("app.js", t!("js/provider/app.js"))],
-        (Lang::Js, Kind::Webhook) => &[("app.js", t!("js/webhook/app.js"))],
+        (Lang::Js, Kind::Webhook) => &[("app.js", example!("javascript/webhook/app.js"))],
         (Lang::Js, Kind::Adapter) => &[("app.js", t!("js/adapter/app.js"))],
     }
 }
@@ -122,7 +140,7 @@ pub fn new_project(opts: &NewOptions) -> Result<Vec<String>> {
     };
     write(&format!("{}.toml", opts.name), fill(manifest(opts.kind)))?;
     for (rel, text) in files(opts.lang, opts.kind) {
-        write(rel, fill(text))?;
+        write(rel, fill(&from_example(text)))?;
     }
     let (rel, text) = fixture(opts.kind);
     write(rel, text.to_string())?;
