@@ -10,22 +10,7 @@ use crate::screen;
 use crate::transcript::{Transcript, Turn};
 
 fn kinds(events: &[AgentEvent]) -> Vec<&'static str> {
-    events
-        .iter()
-        .map(|e| match e {
-            AgentEvent::Message(_) => "message",
-            AgentEvent::Thinking(_) => "thinking",
-            AgentEvent::ToolCall(_) => "tool-call",
-            AgentEvent::ToolResult(_) => "tool-result",
-            AgentEvent::FileEdit(_) => "file-edit",
-            AgentEvent::TaskStarted => "task-started",
-            AgentEvent::TaskComplete(_) => "task-complete",
-            AgentEvent::TurnAborted => "turn-aborted",
-            AgentEvent::PermissionRequest(_) => "permission-request",
-            AgentEvent::TokenCount(_) => "token-count",
-            _ => "other",
-        })
-        .collect()
+    events.iter().map(event_type).collect()
 }
 
 fn feed(t: &mut Transcript, records: &[serde_json::Value]) -> Vec<AgentEvent> {
@@ -255,25 +240,8 @@ fn idle_is_the_input_line_without_a_running_status() {
 
 #[test]
 fn answers_pick_the_option_of_the_matching_kind() {
-    let req = LaunchRequest {
-        session: "s".into(),
-        cwd: "/p".into(),
-        args: vec![],
-        env: vec![],
-        cols: 120,
-        rows: 40,
-        session_uuid: "u".into(),
-    };
-    let mut s = ClaudeSession::new(req);
-    let u = s.feed_screen(Screen {
-        cols: 120,
-        rows: 40,
-        cursor_x: 0,
-        cursor_y: 0,
-        alternate: false,
-        lines: bash_dialog("Tip: x", 1, "✻ Crafting…"),
-        seq: 1,
-    });
+    let mut s = ClaudeSession::new(test_request("s", "/p"));
+    let u = s.feed_screen(test_screen(bash_dialog("Tip: x", 1, "✻ Crafting…"), 1));
     let Some(AgentEvent::PermissionRequest(p)) = u.events.first() else {
         panic!("no request")
     };

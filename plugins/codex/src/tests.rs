@@ -11,21 +11,7 @@ use crate::rollout::{Rollout, Turn};
 use crate::{patch, screen};
 
 fn kinds(events: &[AgentEvent]) -> Vec<&'static str> {
-    events
-        .iter()
-        .map(|e| match e {
-            AgentEvent::Message(_) => "message",
-            AgentEvent::Reasoning(_) => "reasoning",
-            AgentEvent::ToolCall(_) => "tool-call",
-            AgentEvent::ToolResult(_) => "tool-result",
-            AgentEvent::FileEdit(_) => "file-edit",
-            AgentEvent::TaskStarted => "task-started",
-            AgentEvent::TaskComplete(_) => "task-complete",
-            AgentEvent::TurnAborted => "turn-aborted",
-            AgentEvent::TokenCount(_) => "token-count",
-            _ => "other",
-        })
-        .collect()
+    events.iter().map(event_type).collect()
 }
 
 fn feed(r: &mut Rollout, records: &[serde_json::Value]) -> Vec<AgentEvent> {
@@ -252,25 +238,8 @@ fn idle_is_the_composer_without_a_running_status() {
 
 #[test]
 fn answers_use_the_option_shortcuts() {
-    let req = LaunchRequest {
-        session: "s".into(),
-        cwd: "/p".into(),
-        args: vec![],
-        env: vec![],
-        cols: 120,
-        rows: 40,
-        session_uuid: "u".into(),
-    };
-    let mut s = CodexSession::new(req);
-    let u = s.feed_screen(Screen {
-        cols: 120,
-        rows: 40,
-        cursor_x: 0,
-        cursor_y: 0,
-        alternate: false,
-        lines: approval(1, "• Working", false),
-        seq: 1,
-    });
+    let mut s = CodexSession::new(test_request("s", "/p"));
+    let u = s.feed_screen(test_screen(approval(1, "• Working", false), 1));
     let Some(AgentEvent::PermissionRequest(p)) = u.events.first() else {
         panic!("no request")
     };

@@ -81,3 +81,23 @@ pub fn error(kind: ErrorKind, message: impl Into<String>) -> PluginError {
         message: message.into(),
     }
 }
+
+/// The PROTOCOL.md §3 `type` of an event (`message`, `tool-call`, …;
+/// `extension` for extension events): for logs and tests.
+pub fn event_type(e: &AgentEvent) -> &'static str {
+    match e {
+        AgentEvent::Message(_) => "message",
+        AgentEvent::Reasoning(_) => "reasoning",
+        AgentEvent::Thinking(_) => "thinking",
+        AgentEvent::ToolCall(_) => "tool-call",
+        AgentEvent::ToolResult(_) => "tool-result",
+        AgentEvent::FileEdit(_) => "file-edit",
+        AgentEvent::TerminalOutput(_) => "terminal-output",
+        AgentEvent::TaskStarted => "task-started",
+        AgentEvent::TaskComplete(_) => "task-complete",
+        AgentEvent::TurnAborted => "turn-aborted",
+        AgentEvent::PermissionRequest(_) => "permission-request",
+        AgentEvent::TokenCount(_) => "token-count",
+        AgentEvent::Extension(_) => "extension",
+    }
+}

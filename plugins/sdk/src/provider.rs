@@ -97,6 +97,34 @@ pub fn launch_spec(command: Vec<String>) -> LaunchSpec {
     }
 }
 
+/// A launch request for a session `name` in `cwd` (120×40, no args or env):
+/// for driving a provider's session in native unit tests.
+pub fn test_request(name: &str, cwd: &str) -> LaunchRequest {
+    LaunchRequest {
+        session: name.into(),
+        cwd: cwd.into(),
+        args: vec![],
+        env: vec![],
+        cols: 120,
+        rows: 40,
+        session_uuid: "u".into(),
+    }
+}
+
+/// A 120×40 main-screen snapshot of `lines` taken at log seq `seq`, cursor
+/// at the origin: for feeding `feed-screen` in native unit tests.
+pub fn test_screen(lines: Vec<String>, seq: u64) -> Screen {
+    Screen {
+        cols: 120,
+        rows: 40,
+        cursor_x: 0,
+        cursor_y: 0,
+        alternate: false,
+        lines,
+        seq,
+    }
+}
+
 #[doc(hidden)]
 pub struct SessionCell<S>(RefCell<S>);
 
