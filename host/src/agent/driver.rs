@@ -59,16 +59,23 @@ impl Agent {
             }
             items.push(agent_event(e));
         }
+        let mut new_state = None;
         if let Some(s) = &update.state {
             let (value, source) = state_names(s);
             let before = self.session.state.borrow().clone();
             if before.value != value || before.tool != s.tool {
-                self.session.set_state(StateInfo::new(&value, &source, s.tool.clone()));
                 items.push(state_event(&value, &source, s.tool.as_deref()));
+                new_state = Some(StateInfo::new(&value, &source, s.tool.clone()));
             }
         }
         if let Err(e) = self.bus.publish(items) {
             tracing::error!(session = %self.session.name, error = %e, "storing events failed");
+        }
+        // The state changes only after its batch is out: the queue starts
+        // the next turn on `idle`, and that turn must not see this batch's
+        // `turn-aborted` or `task-complete` as its own end.
+        if let Some(state) = new_state {
+            self.session.set_state(state);
         }
         if update.state.is_some() {
             self.wake.notify_one();
