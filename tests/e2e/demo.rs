@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 use crate::harness::TestDaemon;
-use crate::queue::{events, wait_done};
+use crate::queue::{allow_then_refused_deny, events, idle, permission_id, send_wait, wait_done};
 
 async fn demo_session(d: &TestDaemon, name: &str, cwd: &std::path::Path) -> Result<()> {
     let (status, body) = d
@@ -16,19 +16,7 @@ async fn demo_session(d: &TestDaemon, name: &str, cwd: &std::path::Path) -> Resu
         )
         .await?;
     assert_eq!(status, 201, "{body}");
-    d.wait_for(Duration::from_secs(30), "demo agent idle", || async {
-        let (_, s) = d.get(&format!("/sessions/{name}/state")).await?;
-        Ok((s["state"]["value"] == "idle").then_some(()))
-    })
-    .await
-}
-
-async fn send_wait(d: &TestDaemon, name: &str, text: &str) -> Result<Value> {
-    let (status, w) = d
-        .post(&format!("/sessions/{name}/messages?wait=true"), json!({"text": text}))
-        .await?;
-    assert_eq!(status, 200, "{w}");
-    Ok(w)
+    idle(d, name).await
 }
 
 /// Event types (with a distinguishing field) of `evs`, for sequence checks.
@@ -97,17 +85,6 @@ async fn three_messages_three_turns_in_order() -> Result<()> {
     Ok(())
 }
 
-async fn permission_id(d: &TestDaemon, name: &str) -> Result<String> {
-    d.wait_for(Duration::from_secs(30), "permission request", || async {
-        let (_, s) = d.get(&format!("/sessions/{name}/state")).await?;
-        Ok(s["permissions"][0]["permissionId"]
-            .as_str()
-            .map(str::to_string)
-            .filter(|_| s["state"]["value"] == "waiting-permission"))
-    })
-    .await
-}
-
 #[tokio::test]
 async fn permission_allow_and_deny() -> Result<()> {
     let d = TestDaemon::start().await?;
@@ -118,21 +95,7 @@ async fn permission_allow_and_deny() -> Result<()> {
         .post("/sessions/perm/messages", json!({"text": "write yes.txt with allowed"}))
         .await?;
     let id = permission_id(&d, "perm").await?;
-    let (status, body) = d
-        .post(
-            &format!("/sessions/perm/permissions/{id}"),
-            json!({"decision": "allow"}),
-        )
-        .await?;
-    assert_eq!(status, 200, "{body}");
-    let (status, body) = d
-        .post(&format!("/sessions/perm/permissions/{id}"), json!({"decision": "deny"}))
-        .await?;
-    assert_eq!(
-        (status.as_u16(), body["code"].as_str()),
-        (409, Some("conflict")),
-        "first answer wins"
-    );
+    allow_then_refused_deny(&d, "perm", &id).await?;
     let m = wait_done(&d, "perm", r["id"].as_str().unwrap()).await?;
     assert_eq!(m["status"], "done");
     assert_eq!(std::fs::read_to_string(dir.path().join("yes.txt"))?, "allowed\n");

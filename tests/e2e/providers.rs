@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::harness::{TestDaemon, built_plugins};
-use crate::queue::{events, wait_done};
+use crate::queue::{events, send_wait, wait_done};
 
 /// One provider under test.
 struct Agent {
@@ -143,13 +143,6 @@ fn pane(d: &TestDaemon, name: &str) -> String {
 }
 
 /// Send `text` and wait for its turn; the reply.
-async fn send_wait(d: &TestDaemon, name: &str, text: &str) -> Result<Value> {
-    let url = format!("/sessions/{name}/messages?wait=true");
-    let (status, reply) = d.post(&url, json!({"text": text})).await?;
-    assert_eq!(status, 200, "{reply}");
-    Ok(reply)
-}
-
 /// Send `text` (which makes the agent ask for permission), answer the
 /// request with `decision`, and wait for the turn; the pending request as
 /// the API showed it and the finished message.

@@ -49,6 +49,51 @@ pub async fn wait_done(d: &TestDaemon, session: &str, id: &str) -> Result<Value>
     .await
 }
 
+/// Wait until session `name` is idle.
+pub async fn idle(d: &TestDaemon, name: &str) -> Result<()> {
+    d.wait_for(Duration::from_secs(30), &format!("{name} idle"), || async {
+        let (_, s) = d.get(&format!("/sessions/{name}/state")).await?;
+        Ok((s["state"]["value"] == "idle").then_some(()))
+    })
+    .await
+}
+
+/// Wait for the open permission request of `name`; its id.
+pub async fn permission_id(d: &TestDaemon, name: &str) -> Result<String> {
+    d.wait_for(Duration::from_secs(30), "permission request", || async {
+        let (_, s) = d.get(&format!("/sessions/{name}/state")).await?;
+        Ok(s["permissions"][0]["permissionId"]
+            .as_str()
+            .map(str::to_string)
+            .filter(|_| s["state"]["value"] == "waiting-permission"))
+    })
+    .await
+}
+
+/// Answer permission `id` of `name` with allow (200), then check that a
+/// second, later answer is refused (409 `conflict`: the first answer wins).
+pub async fn allow_then_refused_deny(d: &TestDaemon, name: &str, id: &str) -> Result<()> {
+    let url = format!("/sessions/{name}/permissions/{id}");
+    let (status, body) = d.post(&url, json!({"decision": "allow"})).await?;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = d.post(&url, json!({"decision": "deny"})).await?;
+    assert_eq!(
+        (status.as_u16(), body["code"].as_str()),
+        (409, Some("conflict")),
+        "first answer wins: {body}"
+    );
+    Ok(())
+}
+
+/// Send `text` with `?wait=true` (200 expected); the response body.
+pub async fn send_wait(d: &TestDaemon, name: &str, text: &str) -> Result<Value> {
+    let (status, w) = d
+        .post(&format!("/sessions/{name}/messages?wait=true"), json!({"text": text}))
+        .await?;
+    assert_eq!(status, 200, "{w}");
+    Ok(w)
+}
+
 async fn send(d: &TestDaemon, session: &str, text: &str) -> Result<(StatusCode, Value)> {
     d.post(&format!("/sessions/{session}/messages"), json!({"text": text}))
         .await

@@ -7,8 +7,9 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
 
-use super::golden::{self, check, fake, idle, permission_id, protocol_log, send_wait, state_values};
+use super::golden::{self, check, fake, protocol_log, send_wait, state_values};
 use crate::harness::{TestDaemon, built_plugins};
+use crate::queue::{allow_then_refused_deny, idle, permission_id};
 use crate::queue::{events, wait_done};
 
 /// Create session `name` running the fake through the generic `acp`
@@ -73,21 +74,7 @@ async fn permission_allow_then_deny() -> Result<()> {
         .await?;
     let id = permission_id(&d, "perm").await?;
     assert!(!notes.exists(), "nothing written before the answer");
-    let (status, body) = d
-        .post(
-            &format!("/sessions/perm/permissions/{id}"),
-            json!({"decision": "allow"}),
-        )
-        .await?;
-    assert_eq!(status, 200, "{body}");
-    let (status, body) = d
-        .post(&format!("/sessions/perm/permissions/{id}"), json!({"decision": "deny"}))
-        .await?;
-    assert_eq!(
-        (status.as_u16(), body["code"].as_str()),
-        (409, Some("conflict")),
-        "{body}"
-    );
+    allow_then_refused_deny(&d, "perm", &id).await?;
     let done = wait_done(&d, "perm", m["id"].as_str().unwrap()).await?;
     assert_eq!(done["response"], "I wrote notes.txt.", "{done}");
     assert_eq!(std::fs::read_to_string(&notes)?, "written by fake-acp-agent\n");

@@ -164,33 +164,9 @@ fn pretty(evs: &[Value]) -> String {
     evs.iter().map(|e| format!("{e}\n")).collect()
 }
 
-/// Wait until session `name` is idle.
-pub async fn idle(d: &TestDaemon, name: &str) -> Result<()> {
-    d.wait_for(Duration::from_secs(30), &format!("{name} idle"), || async {
-        let (_, s) = d.get(&format!("/sessions/{name}/state")).await?;
-        Ok((s["state"]["value"] == "idle").then_some(()))
-    })
-    .await
-}
-
-/// Wait for the open permission request of `name`; its id.
-pub async fn permission_id(d: &TestDaemon, name: &str) -> Result<String> {
-    d.wait_for(Duration::from_secs(30), "permission request", || async {
-        let (_, s) = d.get(&format!("/sessions/{name}/state")).await?;
-        Ok(s["permissions"][0]["permissionId"]
-            .as_str()
-            .map(str::to_string)
-            .filter(|_| s["state"]["value"] == "waiting-permission"))
-    })
-    .await
-}
-
-/// Send `text` with `?wait=true`; the response body.
+/// Send `text` with `?wait=true`; the response body of a turn that succeeded.
 pub async fn send_wait(d: &TestDaemon, name: &str, text: &str) -> Result<Value> {
-    let (status, w) = d
-        .post(&format!("/sessions/{name}/messages?wait=true"), json!({"text": text}))
-        .await?;
-    assert_eq!(status, 200, "{w}");
+    let w = crate::queue::send_wait(d, name, text).await?;
     assert_eq!(w["ok"], true, "{w}");
     Ok(w)
 }

@@ -7,8 +7,9 @@ use serde_json::json;
 use std::path::Path;
 use std::time::Duration;
 
-use super::golden::{check, fake, idle, permission_id, protocol_log, send_wait, state_values};
+use super::golden::{check, fake, protocol_log, send_wait, state_values};
 use crate::harness::TestDaemon;
+use crate::queue::{allow_then_refused_deny, idle, permission_id};
 use crate::queue::{events, wait_done};
 
 /// A daemon whose `pi` provider runs the fake.
@@ -148,17 +149,7 @@ async fn extension_dialogs_are_permission_requests() -> Result<()> {
         .await?;
     let id = permission_id(&d, "gate").await?;
     assert_eq!(id, "ui-1", "the dialog id is the permission id");
-    let (status, body) = d
-        .post(
-            &format!("/sessions/gate/permissions/{id}"),
-            json!({"decision": "allow"}),
-        )
-        .await?;
-    assert_eq!(status, 200, "{body}");
-    let (status, _) = d
-        .post(&format!("/sessions/gate/permissions/{id}"), json!({"decision": "deny"}))
-        .await?;
-    assert_eq!(status, 409, "first answer wins");
+    allow_then_refused_deny(&d, "gate", &id).await?;
     let done = wait_done(&d, "gate", m["id"].as_str().unwrap()).await?;
     assert!(
         done["response"].as_str().unwrap().ends_with("You said: dangerous ls"),
