@@ -80,17 +80,42 @@ fn target_root(out_dir: &Path) -> PathBuf {
         .unwrap_or_else(|| out_dir.join("target"))
 }
 
+/// Makes sure `wasm32-wasip2` is installed for the toolchain in use.
+///
+/// rustup adds `rust-toolchain.toml`'s targets only when it installs a
+/// toolchain, not to one already installed, so a fresh clone on a machine
+/// with stable Rust lacks the target. When rustup is there we add it (and
+/// say so); otherwise we stop with the install hint.
 fn check_wasm_target() -> Result<()> {
+    if wasm_target_installed()? {
+        return Ok(());
+    }
+    let toolchain = std::env::var("RUSTUP_TOOLCHAIN").ok();
+    let mut cmd = Command::new("rustup");
+    cmd.args(["target", "add", "wasm32-wasip2"]);
+    if let Some(tc) = &toolchain {
+        cmd.args(["--toolchain", tc]);
+    }
+    println!(
+        "cargo:warning=the Rust target `wasm32-wasip2` is not installed; installing it with `rustup target add wasm32-wasip2`"
+    );
+    eprintln!("wasmux build: installing the Rust target wasm32-wasip2 through rustup");
+    let added = cmd.status().map(|s| s.success()).unwrap_or(false);
+    if added && wasm_target_installed()? {
+        return Ok(());
+    }
+    bail!(
+        "the Rust target `wasm32-wasip2` is not installed and could not be added through rustup; \
+         wasmux builds its plugins for it.\n\
+         Add it with:  rustup target add wasm32-wasip2"
+    );
+}
+
+fn wasm_target_installed() -> Result<bool> {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let sysroot = Command::new(&rustc).args(["--print", "sysroot"]).output()?;
     let sysroot = String::from_utf8(sysroot.stdout)?.trim().to_string();
-    if !Path::new(&sysroot).join("lib/rustlib/wasm32-wasip2").exists() {
-        bail!(
-            "the Rust target `wasm32-wasip2` is not installed; wasmux builds its plugins for it.\n\
-             Add it with:  rustup target add wasm32-wasip2"
-        );
-    }
-    Ok(())
+    Ok(Path::new(&sysroot).join("lib/rustlib/wasm32-wasip2").exists())
 }
 
 fn build_plugin(root: &Path, target_dir: &Path, package: &str) -> Result<()> {
