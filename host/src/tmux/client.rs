@@ -69,6 +69,9 @@ pub struct ControlClient {
     /// Becomes `Some(reason)` when the client has exited.
     pub exited: watch::Receiver<Option<String>>,
     child: Mutex<Option<Child>>,
+    /// The reply to the first command of the client's own command line
+    /// (e.g. `new-session -P -F …`), taken once by [`Self::startup_reply`].
+    startup: Mutex<Option<oneshot::Receiver<Result<Reply, TmuxError>>>>,
 }
 
 impl ControlClient {
@@ -100,6 +103,8 @@ impl ControlClient {
         }));
         let notify = Arc::new(Notify::new());
         let (exit_tx, exit_rx) = watch::channel(None);
+        let (startup_tx, startup_rx) = oneshot::channel();
+        let mut startup_tx = Some(startup_tx);
         let client = Arc::new(ControlClient {
             stdin: tokio::sync::Mutex::new(stdin),
             pending: pending.clone(),
@@ -107,6 +112,7 @@ impl ControlClient {
             output_notify: notify.clone(),
             exited: exit_rx,
             child: Mutex::new(Some(child)),
+            startup: Mutex::new(Some(startup_rx)),
         });
         std::thread::Builder::new().name("tmux-control".into()).spawn(move || {
             let mut parser = Parser::new();
@@ -166,7 +172,21 @@ impl ControlClient {
                                 });
                             }
                         }
-                        Event::Reply { .. } => {}
+                        Event::Reply { error, lines, .. } => {
+                            // The client's command line: only its first
+                            // command's reply is kept (new-session -P).
+                            if let Some(tx) = startup_tx.take() {
+                                let reply = Reply { lines, output_before: 0 };
+                                let _ = tx.send(if error {
+                                    Err(TmuxError::Command {
+                                        command: "startup".into(),
+                                        message: reply.text(),
+                                    })
+                                } else {
+                                    Ok(reply)
+                                });
+                            }
+                        }
                         Event::Exit { reason: r } => {
                             tracing::debug!(reason = ?r, pending = pending.lock().unwrap_or_else(|p| p.into_inner()).len(), "control client got %exit");
                             reason = Some(r.unwrap_or_else(|| "exited".into()));
@@ -183,6 +203,17 @@ impl ControlClient {
             let _ = exit_tx.send(Some(reason.unwrap_or_else(|| "control client closed".into())));
         })?;
         Ok(client)
+    }
+
+    /// The reply to the first command of the command line the client was
+    /// started with (`Gone` if the client exited before answering, or when
+    /// called twice).
+    pub async fn startup_reply(&self) -> Result<Reply, TmuxError> {
+        let rx = self.startup.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match rx {
+            Some(rx) => rx.await.map_err(|_| TmuxError::Gone)?,
+            None => Err(TmuxError::Gone),
+        }
     }
 
     /// Send one command line and await its reply.
