@@ -250,8 +250,27 @@ impl Config {
                 continue; // client-side or handled elsewhere
             }
             let parts: Vec<String> = path.split("__").map(|p| p.to_ascii_lowercase()).collect();
+            if parts.iter().any(String::is_empty) {
+                tracing::debug!(var = %key, "ignoring environment variable: not a config key");
+                continue;
+            }
             let parsed = parse_env_value(&raw);
-            set_path(&mut value, &parts, parsed);
+            // Only keys the config knows: other WASMUX_* variables (the
+            // WASMUX_SESSION every pane has, WASMUX_PYTHON, …) are not ours.
+            let mut probe = toml::Table::new();
+            set_path(&mut probe, &parts, parsed.clone());
+            match toml::Value::Table(probe).try_into::<Config>() {
+                Ok(_) => set_path(&mut value, &parts, parsed),
+                Err(e) if e.message().starts_with("unknown field") => {
+                    tracing::debug!(var = %key, "ignoring environment variable: not a config key");
+                }
+                Err(e) => {
+                    return Err(ConfigError::Invalid(format!(
+                        "environment variable {key}: {}",
+                        e.message()
+                    )));
+                }
+            }
         }
         toml::Value::Table(value)
             .try_into()
@@ -356,6 +375,26 @@ mod tests {
         assert_eq!(c.limits.queue_cap, 7);
         assert_eq!(c.limits.body_bytes, 10);
         assert_eq!(c.plugins["github"].secrets["webhook"], "env:GH");
+    }
+
+    #[test]
+    fn environment_variables_that_are_not_config_keys_are_ignored() {
+        let env = vec![
+            ("WASMUX_SESSION".to_string(), "demo".to_string()),
+            ("WASMUX_PYTHON".to_string(), "/usr/bin/python3".to_string()),
+            ("WASMUX_LIMITS__NOPE".to_string(), "1".to_string()),
+            ("WASMUX___".to_string(), "1".to_string()),
+            ("WASMUX_LIMITS__QUEUE_CAP".to_string(), "9".to_string()),
+        ];
+        let c = Config::from_toml_and_env("", env.into_iter()).unwrap();
+        assert_eq!(c.limits.queue_cap, 9);
+    }
+
+    #[test]
+    fn a_bad_value_for_a_known_key_names_the_variable() {
+        let env = vec![("WASMUX_LIMITS__QUEUE_CAP".to_string(), "\"many\"".to_string())];
+        let e = Config::from_toml_and_env("", env.into_iter()).unwrap_err();
+        assert!(e.to_string().contains("WASMUX_LIMITS__QUEUE_CAP"), "{e}");
     }
 
     #[test]
