@@ -250,6 +250,33 @@ impl TestDaemon {
         self.spawn().await
     }
 
+    /// The raw-output directory of session `name` (what its pipe sink
+    /// writes, also while the daemon is down).
+    pub fn raw_dir(&self, name: &str) -> PathBuf {
+        self.dir.path().join("sessions").join(name).join("raw")
+    }
+
+    /// Wait (without the daemon) until session `name`'s pipe sink has
+    /// recorded output satisfying `done` (given every retained raw byte).
+    pub async fn wait_raw(&self, name: &str, what: &str, done: impl Fn(u64, &[u8]) -> bool) -> Result<()> {
+        let dir = self.raw_dir(name);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let mut bytes = Vec::new();
+            for (_, path) in wasmux::tmux::sink::raw_files(&dir).unwrap_or_default() {
+                bytes.extend(std::fs::read(path).unwrap_or_default());
+            }
+            let end = wasmux::tmux::sink::end_offset(&dir).unwrap_or(0);
+            if done(end, &bytes) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("timed out waiting for the pipe sink of `{name}` to record {what}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The tmux socket of this daemon.
     pub fn tmux_socket(&self) -> PathBuf {
         self.dir.path().join("tmux.sock")

@@ -173,7 +173,9 @@ async fn sigkill_during_a_burst_loses_nothing_and_seq_continues() -> Result<()> 
     read_until(&mut c, &mut got, 1_000_000, |c| c.bytes.len() > 2_000_000).await?;
     d.kill9();
     // The pane keeps printing while the daemon is down.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let at_kill = wasmux::tmux::sink::end_offset(&d.raw_dir("crash"))?;
+    d.wait_raw("crash", "a megabyte more output", |end, _| end > at_kill + (1 << 20))
+        .await?;
     d.restart().await?;
     let mut c = StreamClient::connect(&d, "crash").await?;
     assert_eq!(c.meta["epoch"], epoch, "same log after restart");
@@ -220,8 +222,12 @@ async fn snapshot_resize_keys_and_a_person_attached() -> Result<()> {
     c.send(json!({"type": "input", "data": "echo snap-$((40+2))\r"}))
         .await?;
     let mut got = Collected::default();
-    read_until(&mut c, &mut got, 10_000, |c| c.contains(b"snap-42\r\n")).await?;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The prompt after the command: output is quiet from there on.
+    read_until(&mut c, &mut got, 10_000, |c| {
+        memchr::memmem::find(&c.bytes, b"snap-42\r\n")
+            .is_some_and(|at| memchr::memmem::find(&c.bytes[at..], b"\x1b]133;B\x07").is_some())
+    })
+    .await?;
     c.send(json!({"type": "snapshot-request"})).await?;
     let snap = c.json_of("snapshot").await?;
     let screen = base64_decode(&snap["data"]);
@@ -237,15 +243,21 @@ async fn snapshot_resize_keys_and_a_person_attached() -> Result<()> {
     assert!(seq >= 1, "{snap}");
     assert_eq!(snap["exact"], true, "aligned snapshot: {snap}");
 
+    // Messages on one connection are handled in order: the snapshot after
+    // the resize sees the new size.
     c.send(json!({"type": "resize", "cols": 100, "rows": 30})).await?;
-    tokio::time::sleep(Duration::from_millis(200)).await;
     c.send(json!({"type": "snapshot-request"})).await?;
     let snap = c.json_of("snapshot").await?;
     assert_eq!((snap["cols"].as_u64(), snap["rows"].as_u64()), (Some(100), Some(30)));
 
-    // Keys: start a command, interrupt it.
+    // Keys: start a command, interrupt it once it runs (bash's PS0 prints
+    // `133;C` when the command starts).
+    let started = memchr::memmem::find_iter(&got.bytes, b"\x1b]133;C").count();
     c.send(json!({"type": "input", "data": "sleep 30\r"})).await?;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    read_until(&mut c, &mut got, 10_000, |c| {
+        memchr::memmem::find_iter(&c.bytes, b"\x1b]133;C").count() > started
+    })
+    .await?;
     c.send(json!({"type": "keys", "keys": ["C-c"]})).await?;
     read_until(&mut c, &mut got, 10_000, |c| c.contains(b"133;D;130")).await?;
 
@@ -254,7 +266,7 @@ async fn snapshot_resize_keys_and_a_person_attached() -> Result<()> {
     let status = std::process::Command::new("tmux")
         .arg("-S")
         .arg(&sock)
-        .args(["send-keys", "-t", "snap", "echo from-a-person", "Enter"])
+        .args(["send-keys", "-t", "=snap:", "echo from-a-person", "Enter"])
         .status()?;
     assert!(status.success());
     read_until(&mut c, &mut got, 10_000, |c| c.contains(b"from-a-person\r\n")).await?;
@@ -410,8 +422,11 @@ async fn restart_reattaches_live_sessions_and_marks_vanished_ones_exited() -> Re
             .status()
     };
     assert!(tmux(&["kill-session", "-t", "=gone"])?.success());
-    assert!(tmux(&["send-keys", "-t", "keep", "echo while-down", "Enter"])?.success());
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(tmux(&["send-keys", "-t", "=keep:", "echo while-down", "Enter"])?.success());
+    d.wait_raw("keep", "the echo", |_, raw| {
+        memchr::memmem::find(raw, b"while-down\r\n").is_some()
+    })
+    .await?;
     d.restart().await?;
     let (_, keep) = d.get("/sessions/keep").await?;
     assert_eq!(keep["status"], "running");

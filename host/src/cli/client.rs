@@ -4,14 +4,14 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-use crate::config::{DEFAULT_PORT, default_state_dir};
+use crate::config::default_state_dir;
 use crate::server::{DaemonInfo, info_path};
 
 /// A CLI failure, with its exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     /// The daemon could not be reached.
-    #[error("cannot reach the daemon at {url}: {reason} (is `wasmux serve` running?)")]
+    #[error("cannot reach the daemon at {url}: {reason}")]
     Unreachable {
         /// URL tried.
         url: String,
@@ -28,6 +28,9 @@ pub enum CliError {
         /// Message.
         message: String,
     },
+    /// No such session (exit 4).
+    #[error("{0}")]
+    NotFound(String),
     /// A turn ended other than `done`.
     #[error("{0}")]
     TurnFailed(String),
@@ -41,7 +44,7 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Unreachable { .. } => 3,
-            CliError::Api { status: 404, .. } => 4,
+            CliError::Api { status: 404, .. } | CliError::NotFound(_) => 4,
             CliError::Api { status: 409 | 429, .. } => 5,
             CliError::Api { .. } => 1,
             CliError::TurnFailed(_) => 6,
@@ -59,20 +62,42 @@ pub struct Client {
 }
 
 impl Client {
-    /// Find the daemon: `url` if given, else the state dir's `daemon.json`,
-    /// else the default port. The token comes from `WASMUX_TOKEN` or the
-    /// state dir's `token` file.
-    pub fn discover(state_dir: Option<PathBuf>, url: Option<String>) -> Client {
+    /// Find the daemon: `url` if given, else the state dir's `daemon.json`
+    /// (written by a running daemon; never a guess at another address). The
+    /// token is `token` (`--token`/`WASMUX_TOKEN`) or the state dir's
+    /// `token` file.
+    pub fn discover(
+        state_dir: Option<PathBuf>,
+        url: Option<String>,
+        token: Option<String>,
+    ) -> Result<Client, CliError> {
         let dir = state_dir.unwrap_or_else(default_state_dir);
-        let base = url.unwrap_or_else(|| {
-            std::fs::read(info_path(&dir))
-                .ok()
-                .and_then(|b| serde_json::from_slice::<DaemonInfo>(&b).ok())
-                .map(|i| format!("http://{}", i.addr))
-                .unwrap_or_else(|| format!("http://127.0.0.1:{DEFAULT_PORT}"))
-        });
-        let token = std::env::var("WASMUX_TOKEN").ok().or_else(|| read_token(&dir));
-        Client::new(base, token)
+        let base = match url {
+            Some(u) => u,
+            None => match std::fs::read(info_path(&dir)) {
+                Ok(bytes) => match serde_json::from_slice::<DaemonInfo>(&bytes) {
+                    Ok(info) => format!("http://{}", info.addr),
+                    Err(e) => {
+                        return Err(CliError::Unreachable {
+                            url: info_path(&dir).display().to_string(),
+                            reason: format!("the daemon info file is unreadable ({e})"),
+                        });
+                    }
+                },
+                Err(_) => {
+                    return Err(CliError::Unreachable {
+                        url: dir.display().to_string(),
+                        reason: format!(
+                            "no daemon is running for this state dir ({} does not exist; start one with `wasmux serve --state-dir {}`, or name it with --url)",
+                            info_path(&dir).display(),
+                            dir.display()
+                        ),
+                    });
+                }
+            },
+        };
+        let token = token.or_else(|| read_token(&dir));
+        Ok(Client::new(base, token))
     }
 
     /// A client of `base` using `token`.
@@ -107,7 +132,7 @@ impl Client {
     pub async fn send(&self, rb: reqwest::RequestBuilder) -> Result<Value, CliError> {
         let resp = rb.send().await.map_err(|e| CliError::Unreachable {
             url: self.base.clone(),
-            reason: e.to_string(),
+            reason: format!("{e} (is `wasmux serve` running?)"),
         })?;
         let status = resp.status();
         let body = resp.bytes().await.map_err(|e| CliError::Other(e.to_string()))?;

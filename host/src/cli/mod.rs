@@ -15,17 +15,69 @@ use std::process::ExitCode;
 
 /// Host AI coding agents in tmux; stream, queue, and extend them with WASM.
 #[derive(Parser, Debug)]
-#[command(name = "wasmux", version, about)]
+#[command(
+    name = "wasmux",
+    version,
+    about,
+    after_help = "Client commands find the daemon through the state dir's daemon.json (written by `wasmux serve`), \
+or WASMUX_URL; the token comes from WASMUX_TOKEN or the state dir's token file. Exit codes: 0 ok, 1 failure, \
+2 usage, 3 daemon unreachable, 4 not found, 5 rejected (conflict, queue full), 6 the turn failed."
+)]
 pub struct Cli {
+    /// Which daemon to talk to.
+    #[command(flatten)]
+    pub daemon: DaemonArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the daemon is and how to authenticate to it.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DaemonArgs {
     /// State directory (default: $XDG_STATE_HOME/wasmux).
     #[arg(long, global = true, env = "WASMUX_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
     /// Daemon URL for client commands (default: from the state dir's daemon.json).
     #[arg(long, global = true, env = "WASMUX_URL")]
     pub url: Option<String>,
-    /// What to do.
-    #[command(subcommand)]
-    pub command: Command,
+    /// API token for client commands (default: the state dir's token file).
+    #[arg(long, global = true, env = "WASMUX_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+impl DaemonArgs {
+    /// A client of the daemon these arguments name.
+    pub fn client(&self) -> Result<Client, CliError> {
+        Client::discover(self.state_dir.clone(), self.url.clone(), self.token.clone())
+    }
+
+    /// The state directory, resolved.
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir.clone().unwrap_or_else(crate::config::default_state_dir)
+    }
+}
+
+/// A permission answer.
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+pub enum Decision {
+    /// Allow this once.
+    Allow,
+    /// Refuse.
+    Deny,
+    /// Allow, and do not ask again for this kind of action.
+    Always,
+}
+
+impl Decision {
+    /// The API's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Allow => "allow",
+            Decision::Deny => "deny",
+            Decision::Always => "always",
+        }
+    }
 }
 
 /// Subcommands.
@@ -55,6 +107,16 @@ pub enum Command {
     },
     /// Interrupt the running turn.
     Abort {
+        /// Session.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start the session's agent again: an exited session gets a new pane
+    /// (its log and seq numbering continue); a running one is relaunched,
+    /// its queue kept.
+    Restart {
         /// Session.
         name: String,
         /// Print JSON.
@@ -91,8 +153,9 @@ pub enum Command {
         name: String,
         /// Permission id.
         id: String,
-        /// allow | deny | always.
-        decision: String,
+        /// The answer.
+        #[arg(value_enum)]
+        decision: Decision,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -181,13 +244,23 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Client commands die quietly on a closed pipe (`wasmux logs x | head`)
+/// instead of panicking in `println!`; the daemon and the pane helpers keep
+/// SIGPIPE ignored and see `EPIPE`.
+fn quiet_on_broken_pipe() {
+    // SAFETY: restoring the default disposition of one signal at start-up,
+    // before any thread that could race on it exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}
+
 async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    let daemon = cli.daemon;
     match cli.command {
         Command::Serve(args) => {
             init_tracing("info");
             let mut config =
                 crate::config::Config::load(args.config.as_deref()).map_err(|e| CliError::Other(e.to_string()))?;
-            if let Some(dir) = cli.state_dir {
+            if let Some(dir) = daemon.state_dir {
                 config.state_dir = Some(dir);
             }
             if let Some(listen) = args.listen {
@@ -203,7 +276,8 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         }
         Command::Plugins(cmd) => {
             init_tracing("warn");
-            plugins_cmd::run(cmd, cli.state_dir, cli.url).await
+            quiet_on_broken_pipe();
+            plugins_cmd::run(cmd, &daemon).await
         }
         Command::DemoAgent(args) => Ok(crate::demo_agent::main(args)),
         Command::Bridge { dir, agent } => Ok(crate::bridge::run(&dir, &agent)),
@@ -211,11 +285,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             init_tracing("warn");
             plugin_cmd::run(cmd).await
         }
-        Command::Attach { name, print } => session_cmds::attach(
-            &cli.state_dir.unwrap_or_else(crate::config::default_state_dir),
-            &name,
-            print,
-        ),
+        Command::Attach { name, print } => session_cmds::attach(&daemon.state_dir(), &name, print),
         Command::PipeSink { dir } => {
             crate::tmux::sink::run(&dir).map_err(|e| CliError::Other(format!("pipe-sink: {e}")))?;
             Ok(ExitCode::SUCCESS)
@@ -229,7 +299,8 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         }
         other => {
             init_tracing("warn");
-            let client = Client::discover(cli.state_dir, cli.url);
+            quiet_on_broken_pipe();
+            let client = daemon.client()?;
             client_command(&client, other).await
         }
     }
@@ -255,6 +326,12 @@ async fn client_command(client: &Client, cmd: Command) -> Result<ExitCode, CliEr
             )
             .await
         }
+        Command::Restart { name, json } => {
+            session_cmds::simple(client, Method::POST, &format!("/sessions/{name}/restart"), json, |r| {
+                format!("restarted {}", r["name"].as_str().unwrap_or(""))
+            })
+            .await
+        }
         Command::Reset { name, json } => {
             session_cmds::simple(client, Method::POST, &format!("/sessions/{name}/reset"), json, |_| {
                 "agent restarted, queue cleared".into()
@@ -277,13 +354,13 @@ async fn client_command(client: &Client, cmd: Command) -> Result<ExitCode, CliEr
             let r = client
                 .post(
                     &format!("/sessions/{name}/permissions/{id}"),
-                    &serde_json::json!({"decision": decision}),
+                    &serde_json::json!({"decision": decision.as_str()}),
                 )
                 .await?;
             if json {
                 println!("{r}");
             } else {
-                println!("{id}: {decision}");
+                println!("{id}: {}", decision.as_str());
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -5,7 +5,7 @@ use serde_json::Value;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::{CliError, Client};
+use super::CliError;
 
 /// Plugin subcommands.
 #[derive(Subcommand, Debug)]
@@ -36,16 +36,16 @@ pub enum PluginsCommand {
 }
 
 /// Run a plugins subcommand.
-pub async fn run(cmd: PluginsCommand, state_dir: Option<PathBuf>, url: Option<String>) -> Result<ExitCode, CliError> {
+pub async fn run(cmd: PluginsCommand, daemon: &super::DaemonArgs) -> Result<ExitCode, CliError> {
     match cmd {
         PluginsCommand::Ls { json } => {
-            let client = Client::discover(state_dir, url);
+            let client = daemon.client()?;
             let list = client.get("/plugins").await?;
             print_list(&list, json);
             Ok(ExitCode::SUCCESS)
         }
         PluginsCommand::Reload { json } => {
-            let client = Client::discover(state_dir, url);
+            let client = daemon.client()?;
             let list = client.post("/plugins/reload", &Value::Null).await?;
             print_list(&list, json);
             Ok(ExitCode::SUCCESS)

@@ -42,7 +42,7 @@ pub struct NewArgs {
 pub struct SendArgs {
     /// Session name.
     pub name: String,
-    /// The message text.
+    /// The message text; `-` reads it from standard input.
     pub text: String,
     /// Wait for the turn and print the response (exit 6 if it did not complete).
     #[arg(long)]
@@ -83,25 +83,49 @@ pub async fn ls(client: &Client, json: bool) -> Result<ExitCode, CliError> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<20} {:<12} {:<8} {:<20} {:>8}  CREATED",
-        "NAME", "PROVIDER", "STATUS", "STATE", "OUTPUT"
+        "{:<20} {:<12} {:<8} {:>4} {:<28} {:>9}  CREATED",
+        "NAME", "PROVIDER", "STATUS", "EXIT", "STATE", "OUTPUT"
     );
     for s in list.as_array().into_iter().flatten() {
         println!(
-            "{:<20} {:<12} {:<8} {:<20} {:>8}  {}",
+            "{:<20} {:<12} {:<8} {:>4} {:<28} {:>9}  {}",
             s["name"].as_str().unwrap_or(""),
             s["provider"].as_str().unwrap_or(""),
             s["status"].as_str().unwrap_or(""),
+            s["exitCode"]
+                .as_i64()
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "-".into()),
             format!(
                 "{} ({})",
                 s["state"]["value"].as_str().unwrap_or(""),
                 s["state"]["source"].as_str().unwrap_or("")
             ),
-            s["lastSeq"],
+            human_bytes(s["outputBytes"].as_u64().unwrap_or(0)),
             s["createdAt"].as_str().unwrap_or("")
         );
+        if s["status"] == "exited" {
+            for line in s["lastOutput"].as_array().into_iter().flatten().rev().take(1) {
+                println!("{:<20} └ {}", "", line.as_str().unwrap_or(""));
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `1234` → `1.2K` style sizes for tables.
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["K", "M", "G", "T"];
+    if n < 1024 {
+        return format!("{n}B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1}{}", UNITS[unit])
 }
 
 /// `wasmux new`.
@@ -139,7 +163,15 @@ pub async fn send(client: &Client, a: SendArgs) -> Result<ExitCode, CliError> {
         a.name,
         if a.wait { "?wait=true" } else { "" }
     );
-    let mut rb = client.request(Method::POST, &path).json(&json!({"text": a.text}));
+    let text = if a.text == "-" {
+        let mut t = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)
+            .map_err(|e| CliError::Other(format!("reading the message from standard input: {e}")))?;
+        t
+    } else {
+        a.text
+    };
+    let mut rb = client.request(Method::POST, &path).json(&json!({ "text": text }));
     if let Some(k) = &a.idempotency_key {
         rb = rb.header("idempotency-key", k);
     }
@@ -213,6 +245,18 @@ pub async fn state(client: &Client, name: &str, json: bool) -> Result<ExitCode, 
         s["state"]["value"].as_str().unwrap_or(""),
         s["state"]["source"].as_str().unwrap_or("")
     );
+    if let Some(code) = s["exitCode"].as_i64() {
+        println!("exit code: {code}");
+    }
+    if let Some(lines) = s["lastOutput"].as_array().filter(|l| !l.is_empty()) {
+        println!("last output:");
+        for l in lines {
+            println!("  {}", l.as_str().unwrap_or(""));
+        }
+    }
+    if let Some(e) = s["providerError"].as_str() {
+        println!("provider error: {e}");
+    }
     if let Some(t) = s["turn"].as_object() {
         println!(
             "running: {} {:?}",
@@ -326,16 +370,33 @@ pub fn attach(state_dir: &std::path::Path, name: &str, print: bool) -> Result<Ex
         return Ok(ExitCode::SUCCESS);
     }
     if !socket.exists() {
-        return Err(CliError::Other(format!(
-            "no wasmux tmux server at {} (is the daemon's state dir right?)",
-            socket.display()
+        return Err(CliError::Unreachable {
+            url: socket.display().to_string(),
+            reason: format!(
+                "no wasmux tmux server for the state dir {} (is the daemon's state dir right?)",
+                state_dir.display()
+            ),
+        });
+    }
+    let target = format!("={name}");
+    let found = std::process::Command::new("tmux")
+        .arg("-S")
+        .arg(&socket)
+        .args(["has-session", "-t", &target])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map_err(|e| CliError::Other(format!("running tmux: {e} (is tmux installed?)")))?;
+    if !found.success() {
+        return Err(CliError::NotFound(format!(
+            "no running session named `{name}` (see `wasmux ls`; an exited session starts again with `wasmux restart {name}`)"
         )));
     }
     use std::os::unix::process::CommandExt;
     let err = std::process::Command::new("tmux")
         .arg("-S")
         .arg(&socket)
-        .args(["attach", "-t", &format!("={name}")])
+        .args(["attach", "-t", &target])
         .exec();
     Err(CliError::Other(format!("running tmux: {err}")))
 }

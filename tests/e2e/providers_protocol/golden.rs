@@ -143,7 +143,7 @@ pub async fn check(d: &TestDaemon, name: &str, provider: &str, scenario: &str, c
     }
     let golden = normalize(&json_lines(&std::fs::read_to_string(&golden_path)?)?);
     // The last lines may still be on their way through the tail.
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let got = normalize(&daemon_events(d, name, cwd).await?);
         if got == golden || Instant::now() > deadline {
