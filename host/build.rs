@@ -92,16 +92,16 @@ fn check_wasm_target() -> Result<()> {
     }
     let toolchain = std::env::var("RUSTUP_TOOLCHAIN").ok();
     let mut cmd = Command::new("rustup");
-    cmd.args(["target", "add", "wasm32-wasip2"]);
+    cmd.args(["target", "add", "wasm32-wasip2"]).stdout(std::io::stderr());
     if let Some(tc) = &toolchain {
         cmd.args(["--toolchain", tc]);
     }
-    println!(
-        "cargo:warning=the Rust target `wasm32-wasip2` is not installed; installing it with `rustup target add wasm32-wasip2`"
-    );
     eprintln!("wasmux build: installing the Rust target wasm32-wasip2 through rustup");
     let added = cmd.status().map(|s| s.success()).unwrap_or(false);
     if added && wasm_target_installed()? {
+        println!(
+            "cargo:warning=the Rust target `wasm32-wasip2` was not installed: added it with `rustup target add wasm32-wasip2`"
+        );
         return Ok(());
     }
     bail!(

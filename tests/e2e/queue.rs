@@ -51,7 +51,7 @@ pub async fn wait_done(d: &TestDaemon, session: &str, id: &str) -> Result<Value>
 
 /// Wait until session `name` is idle.
 pub async fn idle(d: &TestDaemon, name: &str) -> Result<()> {
-    d.wait_for(Duration::from_secs(30), &format!("{name} idle"), || async {
+    d.wait_for(Duration::from_secs(90), &format!("{name} idle"), || async {
         let (_, s) = d.get(&format!("/sessions/{name}/state")).await?;
         Ok((s["state"]["value"] == "idle").then_some(()))
     })

@@ -105,7 +105,7 @@ impl Agents {
     /// Create a session and its agent.
     pub async fn create(&self, req: CreateSession) -> Result<Arc<Agent>, SessionError> {
         let session = self.sessions.create(req).await?;
-        self.spawn(session, 0).await
+        self.spawn(session, 0, None).await
     }
 
     /// Restore sessions and agents after a start. Running turns of the
@@ -136,14 +136,22 @@ impl Agents {
                     last["tool"].as_str().map(str::to_string),
                 ));
             }
-            self.spawn(session, cursor).await?;
+            self.spawn(session, cursor, None).await?;
         }
         Ok(())
     }
 
-    async fn spawn(&self, session: Arc<Session>, cursor: u64) -> Result<Arc<Agent>, SessionError> {
+    async fn spawn(
+        &self,
+        session: Arc<Session>,
+        cursor: u64,
+        bus: Option<Arc<EventBus>>,
+    ) -> Result<Arc<Agent>, SessionError> {
         let row = session.row();
-        let bus = Arc::new(EventBus::new(&session.name, self.store.clone())?);
+        let bus = match bus {
+            Some(b) => b,
+            None => Arc::new(EventBus::new(&session.name, self.store.clone())?),
+        };
         let req = row.launch_request();
         let (provider, provider_error) = match self.plugins.of_kind(&row.provider, Kind::Provider) {
             Ok(plugin) => match ProviderInstance::new(plugin, req).await {
@@ -408,7 +416,56 @@ impl Agents {
         for id in &cancelled {
             agent.emit_failed(id, status::CANCELLED, "reset");
         }
+        if agent.session.exited().is_some() {
+            self.restart(name).await?;
+            return Ok(json!({"ok": true, "cancelled": cancelled, "aborted": null}));
+        }
         let aborted = agent.abort().await;
+        self.respawn_in_place(&agent).await?;
+        Ok(json!({"ok": true, "cancelled": cancelled, "aborted": aborted}))
+    }
+
+    /// Start the session's agent again. An exited session gets a new pane
+    /// and a new agent half on the same log and event bus; a running one has
+    /// its agent relaunched in its pane, the running turn failed with
+    /// `agent restarted` and the queue kept.
+    pub async fn restart(&self, name: &str) -> Result<Arc<Agent>, QueueError> {
+        let agent = self.get(name)?;
+        if agent.session.exited().is_none() {
+            if let Some(turn) = agent.turn() {
+                if self.store.message_transition(
+                    &turn.id,
+                    status::RUNNING,
+                    status::FAILED,
+                    None,
+                    Some("agent restarted"),
+                )? {
+                    agent.emit_failed(&turn.id, status::FAILED, "agent restarted");
+                }
+                agent.aborted.send_replace(Some(turn.id));
+            }
+            self.respawn_in_place(&agent).await?;
+            return Ok(agent);
+        }
+        // The old agent half stops first (whatever its exit handling got to:
+        // nothing of the old life may stay running or queued).
+        agent.shutdown();
+        agent.fail_all("agent exited");
+        agent.permissions.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        let session = self.sessions.relaunch(name).await?;
+        // The new provider instance starts after the old agent's output.
+        let cursor = session.log.meta().last_seq;
+        self.store.session_set_provider_seq(name, cursor)?;
+        let fresh = self.spawn(session, cursor, Some(agent.bus.clone())).await?;
+        fresh
+            .bus
+            .emit("state", json!({"value": "starting", "source": "process", "tool": null}));
+        Ok(fresh)
+    }
+
+    /// Relaunch a running session's agent in its pane with a fresh launch
+    /// spec and provider instance; pending permissions are dropped.
+    async fn respawn_in_place(&self, agent: &Arc<Agent>) -> Result<(), QueueError> {
         agent.permissions.lock().unwrap_or_else(|p| p.into_inner()).clear();
         let plugin = self
             .plugins
@@ -423,7 +480,7 @@ impl Agents {
             .bus
             .emit("state", json!({"value": "starting", "source": "process", "tool": null}));
         agent.wake.notify_one();
-        Ok(json!({"ok": true, "cancelled": cancelled, "aborted": aborted}))
+        Ok(())
     }
 
     /// Answer permission request `id` (first answer wins).

@@ -214,7 +214,9 @@ impl Agent {
     /// Abort the running turn; the aborted message id, if one ran.
     pub async fn abort(&self) -> Option<String> {
         let turn = self.turn()?;
-        self.interrupt().await;
+        // The turn is marked aborted before the interrupt goes in: the
+        // interrupted agent's next prompt (a shell's `133;D;130`, an agent's
+        // "interrupted" record) must not end it as done first.
         if self
             .store
             .message_transition(&turn.id, status::RUNNING, status::ABORTED, None, Some("aborted"))
@@ -223,6 +225,7 @@ impl Agent {
             self.emit_failed(&turn.id, status::ABORTED, "aborted");
         }
         self.aborted.send_replace(Some(turn.id.clone()));
+        self.interrupt().await;
         Some(turn.id)
     }
 }

@@ -101,6 +101,9 @@ pub struct SessionState {
     pub last_event_seq: u64,
     /// Exit status, once exited.
     pub exit_code: Option<i32>,
+    /// Once exited: the last lines the pane printed (at most 20).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_output: Option<Vec<String>>,
     /// Why events are unavailable (provider failed to load), if they are.
     pub provider_error: Option<String>,
 }
@@ -289,6 +292,7 @@ pub async fn state(State(app): State<AppState>, Path(name): Path<String>) -> Api
         permissions: app.agents.pending_permissions(&name)?,
         last_event_seq: agent.bus.last_seq(),
         exit_code: agent.session.exited().and_then(|e| e.code),
+        last_output: agent.session.exited().map(|_| agent.session.last_output_lines(20)),
         provider_error: agent.provider_error(),
     }))
 }

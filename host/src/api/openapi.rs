@@ -12,6 +12,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::health::health, super::health::ready, super::health::ticket,
         super::plugins::list, super::plugins::reload,
         super::sessions::create, super::sessions::list, super::sessions::show, super::sessions::patch, super::sessions::delete,
+        super::sessions::restart,
         super::messages::enqueue, super::messages::message, super::messages::cancel, super::messages::steer,
         super::messages::abort, super::messages::reset, super::messages::permission, super::messages::history,
         super::messages::state,

@@ -33,6 +33,10 @@ pub struct SessionInfo {
     pub status: String,
     /// The agent's exit status, once exited.
     pub exit_code: Option<i32>,
+    /// Once exited: the last lines the pane printed (plain text, at most
+    /// 20), e.g. the shell's `exec: claude: not found`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_output: Option<Vec<String>>,
     /// Agent state.
     pub state: StateInfo,
     /// Output log epoch.
@@ -41,6 +45,8 @@ pub struct SessionInfo {
     pub first_seq: u64,
     /// Last output seq.
     pub last_seq: u64,
+    /// Bytes the pane has printed since the session was created.
+    pub output_bytes: u64,
     /// Connected stream clients.
     pub stream_clients: usize,
     /// How a person takes over locally.
@@ -66,10 +72,12 @@ impl SessionInfo {
             created_at: rfc3339(row.created_at),
             status: row.status,
             exit_code: row.exit_code,
+            last_output: s.exited().map(|_| s.last_output_lines(20)),
             state: s.state.borrow().clone(),
             epoch: meta.epoch,
             first_seq: meta.first_seq,
             last_seq: meta.last_seq,
+            output_bytes: meta.last_raw_end,
             stream_clients: s.stream_clients.load(std::sync::atomic::Ordering::Relaxed),
             attach: s.attach_command(),
             labels: row.labels,
@@ -92,8 +100,10 @@ impl From<SessionError> for ApiError {
         match e {
             SessionError::Invalid(_) => ApiError::bad_request("invalid_session", message),
             SessionError::NotFound(_) => ApiError::not_found(message),
-            SessionError::Exists(_) => ApiError::conflict("session_exists", message),
+            SessionError::Exists(_) | SessionError::ExistsExited(_) => ApiError::conflict("session_exists", message),
             SessionError::Exited(_) => ApiError::conflict("session_exited", message),
+            SessionError::Running(_) => ApiError::conflict("session_running", message),
+            SessionError::CommandNotFound { .. } => ApiError::bad_request("command_not_found", message),
             SessionError::Plugin(p) => p.into(),
             SessionError::Tmux(t) => ApiError::new(StatusCode::BAD_GATEWAY, "tmux_failed", t.to_string()),
             SessionError::Internal(_) => ApiError::internal(message),
@@ -106,6 +116,18 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/sessions", get(list).post(create))
         .route("/sessions/{name}", get(show).patch(patch).delete(delete))
+        .route("/sessions/{name}/restart", axum::routing::post(restart))
+}
+
+/// Start the session's agent again: an exited session gets a new pane (the
+/// log, its epoch and seq numbering continue); a running one has its agent
+/// killed and relaunched in place, its queue kept (the running turn fails
+/// with `agent restarted`).
+#[utoipa::path(post, path = "/sessions/{name}/restart", params(("name" = String, Path, description = "session name")),
+    responses((status = 200, body = SessionInfo), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
+pub async fn restart(State(app): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<SessionInfo>> {
+    let agent = app.agents.restart(&name).await?;
+    Ok(Json(SessionInfo::of(&agent.session)))
 }
 
 /// Create a session and start its agent.

@@ -158,7 +158,10 @@ fn ingest_available(
         session.ingested.send_replace(reader.pos());
         if let Some(code) = scanner.scan(&data) {
             tracing::info!(session = %session.name, code, "agent exited");
-            session.update_row(|r| r.exit_code = Some(code));
+            session.update_row(|r| {
+                r.exit_code = Some(code);
+                r.status = "exited".into();
+            });
             session.set_state(StateInfo::new("exited", "process", None));
             session.exit.send_replace(Some(ExitInfo { code: Some(code) }));
         }

@@ -56,9 +56,27 @@ pub enum SessionError {
     /// A session of that name exists (409).
     #[error("a session named `{0}` already exists")]
     Exists(String),
+    /// A session of that name exists and has exited (409).
+    #[error(
+        "a session named `{0}` already exists and has exited; `wasmux restart {0}` starts it again, `wasmux rm {0}` deletes it"
+    )]
+    ExistsExited(String),
     /// The session's agent has exited (409).
-    #[error("session `{0}` has exited")]
+    #[error("session `{0}` has exited; `wasmux restart {0}` (POST /sessions/{0}/restart) starts its agent again")]
     Exited(String),
+    /// The session's agent is running (409).
+    #[error("session `{0}` is running")]
+    Running(String),
+    /// The agent's program is not installed where the session looks (400).
+    #[error(
+        "the agent command `{program}` was not found on the session's PATH ({path}); install it or pass PATH in the session's env"
+    )]
+    CommandNotFound {
+        /// The program.
+        program: String,
+        /// The PATH searched.
+        path: String,
+    },
     /// The provider plugin failed or refused.
     #[error(transparent)]
     Plugin(#[from] PluginError),
@@ -98,7 +116,8 @@ pub struct SessionManager {
     sessions_dir: PathBuf,
     exe: PathBuf,
     sessions: RwLock<BTreeMap<String, Arc<Session>>>,
-    stops: Mutex<HashMap<String, watch::Sender<bool>>>,
+    /// Per session: the stop signal of its supervisor task, and the task.
+    supervisors: Mutex<HashMap<String, Supervisor>>,
     create_lock: tokio::sync::Mutex<()>,
 }
 
@@ -135,7 +154,7 @@ impl SessionManager {
             sessions_dir,
             exe: std::env::current_exe()?,
             sessions: RwLock::new(BTreeMap::new()),
-            stops: Mutex::new(HashMap::new()),
+            supervisors: Mutex::new(HashMap::new()),
             create_lock: tokio::sync::Mutex::new(()),
         })
     }
@@ -224,10 +243,15 @@ impl SessionManager {
                 "cwd {cwd:?} is not an existing absolute directory"
             )));
         }
-        for k in req.env.keys() {
+        for (k, v) in &req.env {
             if !valid_env_name(k) {
                 return Err(SessionError::Invalid(format!(
                     "environment variable name {k:?} is invalid"
+                )));
+            }
+            if v.contains('\0') {
+                return Err(SessionError::Invalid(format!(
+                    "environment variable {k} contains a NUL byte, which no process environment can hold"
                 )));
             }
         }
@@ -237,6 +261,11 @@ impl SessionManager {
             return Err(SessionError::Invalid(format!(
                 "size {cols}x{rows} is out of range (cols 10-1000, rows 5-500)"
             )));
+        }
+        if let Ok(existing) = self.get(&name)
+            && existing.exited().is_some()
+        {
+            return Err(SessionError::ExistsExited(name));
         }
         if self.get(&name).is_ok() || self.store.session_get(&name)?.is_some() {
             return Err(SessionError::Exists(name));
@@ -257,47 +286,7 @@ impl SessionManager {
                     .join(", ")
             ))
         })?;
-        let uuid = uuid_v4();
-        let launch_req = LaunchRequest {
-            session: name.clone(),
-            cwd: cwd.clone(),
-            args: req.args.clone(),
-            env: req.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            cols,
-            rows,
-            session_uuid: uuid.clone(),
-        };
-        let spec = provider_instance::launch(&plugin, &launch_req).await?;
-        self.check_spec(&plugin, &spec)?;
-        if spec.command.is_empty() {
-            return Err(SessionError::Plugin(PluginError::Refused {
-                plugin: plugin.name().to_string(),
-                kind: "internal".into(),
-                message: "the launch spec has an empty command".into(),
-            }));
-        }
-
-        let dir = self.sessions_dir.join(&name);
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)?;
-        }
-        std::fs::create_dir_all(dir.join("raw"))?;
-        let nonce = random_hex(12);
-        let launch = resolve(
-            &spec,
-            &LaunchContext {
-                exe: &self.exe,
-                session: &name,
-                session_dir: &dir,
-                uuid: &uuid,
-                cwd: &cwd,
-            },
-        );
-        let mut env: BTreeMap<String, String> = launch.env.iter().cloned().collect();
-        env.extend(req.env.clone());
-        env.insert("WASMUX_SESSION".into(), name.clone());
-        let script = write_script(&dir, &cwd, &launch.command, &env, &nonce)?;
-        let row = SessionRow {
+        let mut row = SessionRow {
             name: name.clone(),
             provider: req.provider.clone(),
             cwd: cwd.clone(),
@@ -305,56 +294,145 @@ impl SessionManager {
             env: req.env.clone(),
             cols,
             rows,
-            uuid: uuid.clone(),
-            nonce: nonce.clone(),
+            uuid: uuid_v4(),
+            nonce: String::new(),
             created_at: crate::util::now_ms(),
             status: "running".into(),
             exit_code: None,
             labels: BTreeMap::new(),
-            launch: launch_json(&spec, &launch),
+            launch: String::new(),
+            pane: None,
         };
-        let log = self.open_log(&dir)?;
-        let mut args: Vec<String> = vec!["new-session".into()];
-        if !self.config.stream.output_notifications {
-            args.extend(["-f".into(), "no-output".into()]);
-        }
-        args.extend([
-            "-s".into(),
-            name.clone(),
-            "-x".into(),
-            cols.to_string(),
-            "-y".into(),
-            rows.to_string(),
-            "-c".into(),
-            cwd.clone(),
-            "/bin/sh".into(),
-            script.to_string_lossy().into_owned(),
-            ";".into(),
-            "pipe-pane".into(),
-            "-O".into(),
-            self.sink_command(&dir.join("raw")),
-        ]);
-        let counts = self.config.stream.output_notifications;
-        let control = ControlClient::spawn(&self.tmux, &args, counts, counts)?;
-        let pane = match control.command("display -p '#{pane_id}'").await {
-            Ok(r) => r.text().trim().to_string(),
+        let dir = self.sessions_dir.join(&name);
+        let prepared = self.prepare_launch(&plugin, &mut row, &dir, true).await?;
+        let log = match self.open_log(&dir) {
+            Ok(log) => log,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&dir);
-                return Err(SessionError::Tmux(TmuxError::Command {
-                    command: "new-session".into(),
-                    message: format!("tmux could not create the session: {e}"),
-                }));
+                return Err(e);
             }
         };
+        let (control, pane) = match self.spawn_pane(&row, &prepared.script, &dir).await {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
+        row.pane = Some(pane.clone());
         if !self.store.session_insert(&row)? {
             self.tmux.kill_session(&name).await.ok();
             return Err(SessionError::Exists(name));
         }
         let session = self.build_session(row, dir.clone(), log, StateInfo::new("starting", "process", None));
-        *session.startup.lock().unwrap_or_else(|p| p.into_inner()) = spec.startup.clone();
+        *session.startup.lock().unwrap_or_else(|p| p.into_inner()) = prepared.startup;
         self.start(&session, control, pane, RawReader::new(dir.join("raw"), 0));
         tracing::info!(session = %name, provider = %req.provider, "session created");
         Ok(session)
+    }
+
+    /// Ask `plugin` how to launch `row`'s agent, check that its program can
+    /// run, and write the pane's scripts into `dir` (emptied first when
+    /// `fresh`). Sets `row.nonce` and `row.launch`.
+    async fn prepare_launch(
+        &self,
+        plugin: &Arc<crate::plugins::LoadedPlugin>,
+        row: &mut SessionRow,
+        dir: &Path,
+        fresh: bool,
+    ) -> Result<PreparedLaunch, SessionError> {
+        let spec = provider_instance::launch(plugin, &row.launch_request()).await?;
+        self.check_spec(plugin, &spec)?;
+        if spec.command.is_empty() {
+            return Err(SessionError::Plugin(PluginError::Refused {
+                plugin: plugin.name().to_string(),
+                kind: "internal".into(),
+                message: "the launch spec has an empty command".into(),
+            }));
+        }
+        let launch = resolve(
+            &spec,
+            &LaunchContext {
+                exe: &self.exe,
+                session: &row.name,
+                session_dir: dir,
+                uuid: &row.uuid,
+                cwd: &row.cwd,
+            },
+        );
+        let env = agent_env(&launch, row);
+        check_program(&launch, &env)?;
+        if fresh && dir.exists() {
+            std::fs::remove_dir_all(dir)?;
+        }
+        std::fs::create_dir_all(dir.join("raw"))?;
+        row.nonce = random_hex(12);
+        let script = write_script(dir, &row.cwd, &launch.command, &env, &row.nonce)?;
+        row.launch = launch_json(&spec, &launch);
+        Ok(PreparedLaunch {
+            script,
+            startup: spec.startup,
+        })
+    }
+
+    /// Start `row`'s tmux session running `script`, with its pipe sink into
+    /// `dir/raw`, from a new control client. The pane id comes from the
+    /// creating command itself (`new-session -P`), never from a later
+    /// untargeted query: tmux answers those for whichever session it
+    /// considers current, which is another session's pane about 3 times in
+    /// 10 when sessions are created back to back.
+    async fn spawn_pane(
+        &self,
+        row: &SessionRow,
+        script: &Path,
+        dir: &Path,
+    ) -> Result<(Arc<ControlClient>, String), SessionError> {
+        let name = &row.name;
+        let mut args: Vec<String> = vec!["new-session".into()];
+        if !self.config.stream.output_notifications {
+            args.extend(["-f".into(), "no-output".into()]);
+        }
+        args.extend([
+            "-P".into(),
+            "-F".into(),
+            "#{session_name} #{pane_id}".into(),
+            "-s".into(),
+            name.clone(),
+            "-x".into(),
+            row.cols.to_string(),
+            "-y".into(),
+            row.rows.to_string(),
+            "-c".into(),
+            row.cwd.clone(),
+            "/bin/sh".into(),
+            script.to_string_lossy().into_owned(),
+            ";".into(),
+            "pipe-pane".into(),
+            "-O".into(),
+            "-t".into(),
+            format!("={name}:"),
+            self.sink_command(&dir.join("raw")),
+        ]);
+        let counts = self.config.stream.output_notifications;
+        let control = ControlClient::spawn(&self.tmux, &args, counts, counts)?;
+        let created = control.startup_reply().await.map_err(|e| {
+            SessionError::Tmux(TmuxError::Command {
+                command: "new-session".into(),
+                message: format!("tmux could not create the session: {e}"),
+            })
+        })?;
+        let text = created.text();
+        let pane = match text.trim().split_once(' ') {
+            Some((session, pane)) if session == name && is_pane_id(pane) => pane.to_string(),
+            _ => {
+                self.tmux.kill_session(name).await.ok();
+                return Err(SessionError::Tmux(TmuxError::Command {
+                    command: "new-session".into(),
+                    message: format!("tmux answered {text:?} for the new session `{name}`"),
+                }));
+            }
+        };
+        Ok((control, pane))
     }
 
     fn check_spec(&self, plugin: &crate::plugins::LoadedPlugin, spec: &LaunchSpec) -> Result<(), SessionError> {
@@ -383,17 +461,29 @@ impl SessionManager {
         *session.pane.lock().unwrap_or_else(|p| p.into_inner()) = Some(pane);
         *session.control.lock().unwrap_or_else(|p| p.into_inner()) = Some(control.clone());
         let (stop_tx, stop_rx) = watch::channel(false);
-        self.stops
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(session.name.clone(), stop_tx);
         self.sessions
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(session.name.clone(), session.clone());
         let me = self.clone();
+        let name = session.name.clone();
         let session = session.clone();
-        tokio::spawn(async move { me.supervise(session, control, reader, stop_rx).await });
+        let task = tokio::spawn(async move { me.supervise(session, control, reader, stop_rx).await });
+        self.supervisors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name, Supervisor { stop: stop_tx, task });
+    }
+
+    /// Stop session `name`'s supervisor and wait until it has returned, so
+    /// it can no longer act on the session (e.g. mark it exited after a
+    /// relaunch gave it a new pane).
+    async fn stop_supervisor(&self, name: &str) {
+        let sup = self.supervisors.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+        if let Some(sup) = sup {
+            let _ = sup.stop.send(true);
+            let _ = sup.task.await;
+        }
     }
 
     async fn supervise(
@@ -419,7 +509,8 @@ impl SessionManager {
                     if session.exited().is_none()
                         && self.tmux.list_sessions().await.is_ok_and(|l| l.contains(&session.name))
                     {
-                        match self.attach(&session.name).await {
+                        let stored = session.row().pane;
+                        match self.attach(&session.name, stored.as_deref()).await {
                             Ok((c, pane)) => {
                                 *session.pane.lock().unwrap_or_else(|p| p.into_inner()) = Some(pane);
                                 *session.control.lock().unwrap_or_else(|p| p.into_inner()) = Some(c.clone());
@@ -461,18 +552,49 @@ impl SessionManager {
         tracing::info!(session = %session.name, code = ?code, "session ended");
     }
 
-    /// Attach a control client to an existing tmux session; make sure its
-    /// pipe sink runs.
-    async fn attach(&self, name: &str) -> Result<(Arc<ControlClient>, String), SessionError> {
+    /// Attach a control client to an existing tmux session and find the
+    /// agent's pane: the stored pane id, verified to belong to this session
+    /// (every query names its target). Makes sure its pipe sink runs.
+    async fn attach(
+        &self,
+        name: &str,
+        stored_pane: Option<&str>,
+    ) -> Result<(Arc<ControlClient>, String), SessionError> {
         let mut args = vec!["attach-session".to_string(), "-t".to_string(), format!("={name}")];
         let counts = self.config.stream.output_notifications;
         if !counts {
             args.extend(["-f".into(), "no-output".into()]);
         }
         let control = ControlClient::spawn(&self.tmux, &args, false, counts)?;
-        let info = control.command("display -p '#{pane_id} #{pane_pipe}'").await?.text();
+        control.startup_reply().await?;
+        let pane = match stored_pane {
+            Some(p) if is_pane_id(p) => p.to_string(),
+            // A row from before pane ids were stored: the session's first pane.
+            _ => control
+                .command(&format!("list-panes -s -t ={name} -F '#{{pane_id}}'"))
+                .await?
+                .text()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+        };
+        if !is_pane_id(&pane) {
+            return Err(SessionError::Tmux(TmuxError::Invalid(format!(
+                "session `{name}` has no pane"
+            ))));
+        }
+        let info = control
+            .command(&format!("display -p -t {pane} '#{{session_name}} #{{pane_pipe}}'"))
+            .await?
+            .text();
         let mut parts = info.split_whitespace();
-        let pane = parts.next().unwrap_or_default().to_string();
+        if parts.next() != Some(name) {
+            return Err(SessionError::Tmux(TmuxError::Invalid(format!(
+                "pane {pane} belongs to tmux session {info:?}, not `{name}`"
+            ))));
+        }
         if parts.next() != Some("1") {
             let raw = self.sessions_dir.join(name).join("raw");
             std::fs::create_dir_all(&raw)?;
@@ -503,8 +625,12 @@ impl SessionManager {
                 StateInfo::new(if running { "starting" } else { "exited" }, "process", None),
             );
             if running && alive.contains(&row.name) {
-                match self.attach(&row.name).await {
+                match self.attach(&row.name, row.pane.as_deref()).await {
                     Ok((control, pane)) => {
+                        if row.pane.as_deref() != Some(pane.as_str()) {
+                            self.store.session_set_pane(&row.name, &pane)?;
+                            session.update_row(|r| r.pane = Some(pane.clone()));
+                        }
                         tracing::info!(session = %row.name, from = raw_pos, "re-attached session");
                         self.start(&session, control, pane, RawReader::new(dir.join("raw"), raw_pos));
                         continue;
@@ -542,9 +668,7 @@ impl SessionManager {
     /// Kill the session's agent and delete everything about it.
     pub async fn delete(&self, name: &str) -> Result<(), SessionError> {
         let session = self.get(name)?;
-        if let Some(stop) = self.stops.lock().unwrap_or_else(|p| p.into_inner()).remove(name) {
-            let _ = stop.send(true);
-        }
+        self.stop_supervisor(name).await;
         self.tmux.kill_session(name).await?;
         session.set_state(StateInfo::new("exited", "process", None));
         session.exit.send_if_modified(|e| {
@@ -586,9 +710,8 @@ impl SessionManager {
                 cwd: &row.cwd,
             },
         );
-        let mut env: BTreeMap<String, String> = launch.env.iter().cloned().collect();
-        env.extend(row.env.clone());
-        env.insert("WASMUX_SESSION".into(), row.name.clone());
+        let env = agent_env(&launch, &row);
+        check_program(&launch, &env)?;
         write_agent_script(&session.dir, &launch.command, &env)?;
         std::fs::write(session.dir.join("restart"), b"")?;
         // Kill the agent's process tree; launch.sh starts agent.sh again.
@@ -612,6 +735,38 @@ impl SessionManager {
         Ok(())
     }
 
+    /// Start an exited session's agent again in a new tmux session of the
+    /// same name. The output log (epoch, seq numbering) and the raw offsets
+    /// continue where they ended; the stored row gets the new pane, nonce
+    /// and launch spec.
+    pub async fn relaunch(self: &Arc<Self>, name: &str) -> Result<Arc<Session>, SessionError> {
+        let _guard = self.create_lock.lock().await;
+        let session = self.get(name)?;
+        if session.exited().is_none() {
+            return Err(SessionError::Running(name.to_string()));
+        }
+        // A pane that printed its exit marker may still be closing: its
+        // supervisor goes first, so it cannot mark the new life exited.
+        self.stop_supervisor(name).await;
+        self.tmux.kill_session(name).await?;
+        let mut row = session.row();
+        let plugin = self.plugins.of_kind(&row.provider, Kind::Provider)?;
+        let prepared = self.prepare_launch(&plugin, &mut row, &session.dir, false).await?;
+        let (control, pane) = self.spawn_pane(&row, &prepared.script, &session.dir).await?;
+        row.pane = Some(pane.clone());
+        row.status = "running".into();
+        row.exit_code = None;
+        self.store.session_relaunched(&row)?;
+        session.update_row(|r| *r = row.clone());
+        session.exit.send_replace(None);
+        session.set_state(StateInfo::new("starting", "process", None));
+        *session.startup.lock().unwrap_or_else(|p| p.into_inner()) = prepared.startup;
+        let pos = session.log.meta().last_raw_end;
+        self.start(&session, control, pane, RawReader::new(session.dir.join("raw"), pos));
+        tracing::info!(session = name, from = pos, "exited session relaunched");
+        Ok(session)
+    }
+
     /// Replace a session's labels.
     pub fn set_labels(&self, name: &str, labels: BTreeMap<String, String>) -> Result<(), SessionError> {
         let session = self.get(name)?;
@@ -624,6 +779,78 @@ impl SessionManager {
     pub fn record_size(&self, name: &str, cols: u16, rows: u16) {
         let _ = self.store.session_resize(name, cols, rows);
     }
+}
+
+/// A session's supervisor task and its stop signal.
+struct Supervisor {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// What [`SessionManager::prepare_launch`] produced.
+struct PreparedLaunch {
+    /// `launch.sh`, what the pane runs.
+    script: PathBuf,
+    /// Input actions to perform once the agent runs.
+    startup: Vec<crate::plugins::bindings::types::InputAction>,
+}
+
+/// Whether `s` looks like a tmux pane id (`%` and digits).
+fn is_pane_id(s: &str) -> bool {
+    s.len() > 1 && s.starts_with('%') && s[1..].bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The agent's environment: the provider's, the session's, `WASMUX_SESSION`,
+/// and `PATH` (the session's, else the daemon's: the pane would otherwise
+/// get the tmux server's, which is whatever PATH the first daemon had).
+fn agent_env(launch: &ResolvedLaunch, row: &SessionRow) -> BTreeMap<String, String> {
+    let mut env: BTreeMap<String, String> = launch.env.iter().cloned().collect();
+    env.extend(row.env.clone());
+    env.insert("WASMUX_SESSION".into(), row.name.clone());
+    if !env.contains_key("PATH")
+        && let Ok(path) = std::env::var("PATH")
+    {
+        env.insert("PATH".into(), path);
+    }
+    env
+}
+
+/// Fail with [`SessionError::CommandNotFound`] unless the agent's program
+/// (the command after `wasmux bridge … --` for bridged agents) is an
+/// executable file, found on `env`'s `PATH` when it names no directory.
+fn check_program(launch: &ResolvedLaunch, env: &BTreeMap<String, String>) -> Result<(), SessionError> {
+    let argv = if launch.bridge {
+        let after = launch.command.iter().position(|a| a == "--").map_or(0, |i| i + 1);
+        &launch.command[after..]
+    } else {
+        &launch.command[..]
+    };
+    let Some(program) = argv.first() else {
+        return Err(SessionError::Invalid("the agent command is empty".into()));
+    };
+    let path = env.get("PATH").cloned().unwrap_or_default();
+    if find_program(program, &path).is_some() {
+        return Ok(());
+    }
+    Err(SessionError::CommandNotFound {
+        program: program.clone(),
+        path,
+    })
+}
+
+/// The executable file `program` names: itself when it contains `/`, else
+/// the first match in the `:`-separated `path`.
+pub fn find_program(program: &str, path: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    if program.contains('/') {
+        let p = PathBuf::from(program);
+        return executable(&p).then_some(p);
+    }
+    path.split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| Path::new(d).join(program))
+        .find(|p| executable(p))
 }
 
 /// Quote a whole argument for tmux's command parser: double quotes with

@@ -212,7 +212,39 @@ impl Drop for StreamGuard {
     }
 }
 
+/// Bytes of recent output searched for [`Session::last_output_lines`].
+const LAST_OUTPUT_BYTES: usize = 16 * 1024;
+
 impl Session {
+    /// The last `n` non-empty lines the pane printed, as plain text (escape
+    /// sequences removed): what a user needs to see why an agent died.
+    pub fn last_output_lines(&self, n: usize) -> Vec<String> {
+        let meta = self.log.meta();
+        if meta.last_seq == 0 {
+            return Vec::new();
+        }
+        let mut back = 4u64;
+        let data = loop {
+            let from = meta.last_seq.saturating_sub(back - 1).max(meta.first_seq).max(1);
+            let chunks = self.log.read_from(from, 4 * LAST_OUTPUT_BYTES).unwrap_or_default();
+            let data: Vec<u8> = chunks.iter().flat_map(|c| c.data.iter().copied()).collect();
+            if data.len() >= LAST_OUTPUT_BYTES || from <= meta.first_seq.max(1) || back >= 1024 {
+                break data;
+            }
+            back *= 4;
+        };
+        let tail = &data[data.len().saturating_sub(LAST_OUTPUT_BYTES)..];
+        let plain = strip_ansi_escapes::strip(tail);
+        let text = String::from_utf8_lossy(&plain);
+        let lines: Vec<String> = text
+            .split(['\n', '\r'])
+            .map(str::trim_end)
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect();
+        lines[lines.len().saturating_sub(n)..].to_vec()
+    }
+
     /// The command a person runs to take over this session locally.
     pub fn attach_command(&self) -> String {
         self.tmux.attach_command(&self.name)

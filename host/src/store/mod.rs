@@ -74,7 +74,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     exit_code  INTEGER,
     labels     TEXT NOT NULL DEFAULT '{}',
     launch     TEXT NOT NULL DEFAULT '{}',
-    provider_seq INTEGER NOT NULL DEFAULT 0
+    provider_seq INTEGER NOT NULL DEFAULT 0,
+    pane       TEXT
 );
 
 CREATE TABLE IF NOT EXISTS messages (
@@ -104,6 +105,24 @@ CREATE TABLE IF NOT EXISTS events (
 ) WITHOUT ROWID;
 "#;
 
+/// Columns added after the first release, added to older databases.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("sessions", "pane", "TEXT")];
+
+/// Bring a database written by an older wasmux up to [`SCHEMA`].
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    for (table, column, decl) in ADDED_COLUMNS {
+        let mut stmt = conn.prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))?;
+        let present = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .filter_map(Result::ok)
+            .any(|c| c == *column);
+        if !present {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
+        }
+    }
+    Ok(())
+}
+
 impl Store {
     /// Open (creating if needed) the database at `path`.
     pub fn open(path: &Path, durability: Durability) -> Result<Store, StoreError> {
@@ -129,6 +148,7 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        migrate(&conn)?;
         Ok(Store {
             conn: Mutex::new(conn),
             queued: Mutex::new(Default::default()),

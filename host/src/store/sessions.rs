@@ -37,6 +37,9 @@ pub struct SessionRow {
     pub labels: BTreeMap<String, String>,
     /// The provider's launch spec as JSON (transcript, bridge, polling).
     pub launch: String,
+    /// The tmux pane id (`%3`) of the agent's pane, from the command that
+    /// created it; `None` for rows written before pane ids were stored.
+    pub pane: Option<String>,
 }
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
@@ -56,17 +59,18 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
         exit_code: r.get(11)?,
         labels: serde_json::from_str(&json(12)?).unwrap_or_default(),
         launch: r.get(13)?,
+        pane: r.get(14)?,
     })
 }
 
 const COLUMNS: &str =
-    "name, provider, cwd, args, env, cols, rows, uuid, nonce, created_at, status, exit_code, labels, launch";
+    "name, provider, cwd, args, env, cols, rows, uuid, nonce, created_at, status, exit_code, labels, launch, pane";
 
 impl Store {
     /// Insert a new session; false if the name exists.
     pub fn session_insert(&self, s: &SessionRow) -> Result<bool, StoreError> {
         let n = self.conn().execute(
-            &format!("INSERT OR IGNORE INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
+            &format!("INSERT OR IGNORE INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
             params![
                 s.name,
                 s.provider,
@@ -82,6 +86,7 @@ impl Store {
                 s.exit_code,
                 serde_json::to_string(&s.labels).unwrap_or_default(),
                 s.launch,
+                s.pane,
             ],
         )?;
         Ok(n == 1)
@@ -113,6 +118,23 @@ impl Store {
             "UPDATE sessions SET status = 'exited', exit_code = coalesce(?2, exit_code) WHERE name = ?1",
             params![name, code],
         )?;
+        Ok(())
+    }
+
+    /// Record a (re)started agent: status `running`, no exit code, its new
+    /// pane, nonce and launch spec.
+    pub fn session_relaunched(&self, s: &SessionRow) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE sessions SET status = 'running', exit_code = NULL, pane = ?2, nonce = ?3, launch = ?4 WHERE name = ?1",
+            params![s.name, s.pane, s.nonce, s.launch],
+        )?;
+        Ok(())
+    }
+
+    /// Record the pane id of a session's agent.
+    pub fn session_set_pane(&self, name: &str, pane: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute("UPDATE sessions SET pane = ?2 WHERE name = ?1", params![name, pane])?;
         Ok(())
     }
 
