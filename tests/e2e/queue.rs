@@ -272,6 +272,27 @@ async fn cap_idempotency_cancel_abort_and_steer() -> Result<()> {
 }
 
 #[tokio::test]
+async fn abort_always_reports_aborted_never_done() -> Result<()> {
+    // The interrupt brings the shell's prompt back (`133;D;130`), which the
+    // provider reports as `task-complete`: the abort must have marked the
+    // turn before that can end it as done.
+    let d = TestDaemon::start().await?;
+    let dir = tempfile::tempdir()?;
+    shell_session(&d, "ab", dir.path()).await?;
+    for i in 0..12 {
+        let (_, long) = send(&d, "ab", "sleep 60").await?;
+        let id = long["id"].as_str().unwrap();
+        running(&d, "ab", id).await?;
+        let (status, r) = d.post("/sessions/ab/abort", json!({})).await?;
+        assert_eq!((status.as_u16(), r["aborted"].as_str()), (200, Some(id)), "{r}");
+        let m = wait_done(&d, "ab", id).await?;
+        assert_eq!(m["status"], "aborted", "round {i}: {m}");
+        idle(&d, "ab").await?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
 async fn reset_clears_the_queue_and_restarts_the_agent() -> Result<()> {
     let d = TestDaemon::start().await?;
     let dir = tempfile::tempdir()?;

@@ -253,14 +253,17 @@ async fn serve_started_inside_a_wasmux_pane_works() -> Result<()> {
     Ok(())
 }
 
-#[tokio::test]
-async fn cli_edges_say_what_happened() -> Result<()> {
+/// A daemon with an idle shell session `cl`.
+async fn cli_daemon() -> Result<(TestDaemon, tempfile::TempDir)> {
     let d = TestDaemon::start().await?;
     let dir = tempfile::tempdir()?;
     shell_session(&d, "cl", dir.path()).await?;
     idle(&d, "cl").await?;
+    Ok((d, dir))
+}
 
-    // A state dir without a daemon is an error, never another address.
+#[tokio::test]
+async fn cli_refuses_a_state_dir_without_a_daemon() -> Result<()> {
     let empty = tempfile::tempdir()?;
     let out = run({
         let mut c = Command::new(env!("CARGO_BIN_EXE_wasmux"));
@@ -276,8 +279,12 @@ async fn cli_edges_say_what_happened() -> Result<()> {
         "{}",
         text(&out.stderr)
     );
+    Ok(())
+}
 
-    // `send NAME -` reads the text from stdin.
+#[tokio::test]
+async fn cli_send_dash_reads_the_text_from_stdin() -> Result<()> {
+    let (d, _dir) = cli_daemon().await?;
     let mut child = cli(&d, &["send", "cl", "-", "--wait"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -286,8 +293,12 @@ async fn cli_edges_say_what_happened() -> Result<()> {
     let out = child.wait_with_output()?;
     assert!(out.status.success());
     assert_eq!(text(&out.stdout).trim(), "from-42-stdin");
+    Ok(())
+}
 
-    // A closed pipe ends `logs` quietly (no panic, no exit 101).
+#[tokio::test]
+async fn cli_ends_quietly_on_a_broken_pipe() -> Result<()> {
+    let (d, _dir) = cli_daemon().await?;
     let mut child = cli(&d, &["logs", "cl", "-f"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -300,8 +311,12 @@ async fn cli_edges_say_what_happened() -> Result<()> {
     let out = child.wait_with_output()?;
     assert_ne!(out.status.code(), Some(101), "{}", text(&out.stderr));
     assert!(!text(&out.stderr).contains("panicked"), "{}", text(&out.stderr));
+    Ok(())
+}
 
-    // attach of an unknown session: wasmux's own message and exit code.
+#[tokio::test]
+async fn cli_attach_of_an_unknown_session_says_not_found() -> Result<()> {
+    let (d, _dir) = cli_daemon().await?;
     let out = run(cli(&d, &["attach", "nope"]))?;
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
     assert!(
@@ -309,22 +324,45 @@ async fn cli_edges_say_what_happened() -> Result<()> {
         "{}",
         text(&out.stderr)
     );
+    Ok(())
+}
 
-    // permit validates the decision itself (usage error, exit 2).
+#[tokio::test]
+async fn cli_permit_validates_the_decision() -> Result<()> {
+    let (d, _dir) = cli_daemon().await?;
     let out = run(cli(&d, &["permit", "cl", "perm_1", "yes"]))?;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("allow"), "{}", text(&out.stderr));
+    Ok(())
+}
 
-    // --help names the environment variables.
-    let out = run(cli(&d, &["--help"]))?;
+#[tokio::test]
+async fn cli_help_names_the_token_and_url_variables() -> Result<()> {
+    let out = run({
+        let mut c = Command::new(env!("CARGO_BIN_EXE_wasmux"));
+        c.arg("--help");
+        c
+    })?;
     let help = text(&out.stdout);
     assert!(help.contains("WASMUX_TOKEN") && help.contains("WASMUX_URL"), "{help}");
+    assert!(help.contains("restart"), "{help}");
+    Ok(())
+}
 
-    // ls shows exit codes and output bytes.
+#[tokio::test]
+async fn cli_ls_shows_exit_codes_and_output_bytes() -> Result<()> {
+    let (d, _dir) = cli_daemon().await?;
     let out = run(cli(&d, &["ls"]))?;
     let table = text(&out.stdout);
-    assert!(table.lines().next().unwrap().contains("EXIT"), "{table}");
+    let header = table.lines().next().unwrap();
+    assert!(header.contains("EXIT") && header.contains("OUTPUT"), "{table}");
     let (_, s) = d.get("/sessions/cl").await?;
-    assert!(s["outputBytes"].as_u64().unwrap() > 0, "{s}");
+    let bytes = s["outputBytes"].as_u64().unwrap();
+    assert!(bytes > 0, "{s}");
+    let row = table.lines().find(|l| l.starts_with("cl ")).unwrap();
+    assert!(
+        row.contains(" - ") && row.contains('B'),
+        "running: no exit code; bytes with a unit: {row}"
+    );
     Ok(())
 }
