@@ -37,7 +37,7 @@ impl Auth {
             Ok(t) if !t.trim().is_empty() => t.trim().to_string(),
             _ => {
                 let t = random_hex(32);
-                crate::plugins::cache::write_private(&path, t.as_bytes())?;
+                crate::util::write_private(&path, t.as_bytes())?;
                 tracing::info!(path = %path.display(), "generated a new API token");
                 t
             }

@@ -6,15 +6,15 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::agent::Agents;
 use crate::api::{self, App};
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::plugins::PluginRegistry;
-use crate::plugins::cache::{CompileCache, create_private_dir, write_private};
+use crate::plugins::cache::CompileCache;
 use crate::plugins::engine::PluginEngine;
-use crate::session::SessionManager;
+use crate::session::Registry;
 use crate::store::Store;
+use crate::util::{create_private_dir, write_private};
 
 /// Where a running daemon says it listens: `<state>/daemon.json`.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -93,15 +93,9 @@ pub async fn run(config: Config) -> Result<()> {
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(registry.clone().watch(shutdown_rx.clone()));
 
-    let sessions = Arc::new(SessionManager::new(
-        &state_dir,
-        store.clone(),
-        registry.clone(),
-        config.clone(),
-    )?);
-    let agents = Agents::new(sessions.clone(), store.clone(), registry.clone(), config.clone());
-    agents.restore().await.context("restoring sessions")?;
-    tracing::info!(sessions = sessions.list().len(), tmux_socket = %sessions.tmux.socket().display(), "sessions restored");
+    let sessions = Registry::new(&state_dir, store.clone(), registry.clone(), config.clone())?;
+    sessions.restore().await.context("restoring sessions")?;
+    tracing::info!(sessions = sessions.list().len(), tmux_socket = %sessions.tmux().socket().display(), "sessions restored");
 
     let app = Arc::new(App {
         config: config.clone(),
@@ -109,7 +103,6 @@ pub async fn run(config: Config) -> Result<()> {
         plugins: registry,
         store,
         sessions,
-        agents,
         started_at: crate::util::now_ms(),
     });
     let listener = tokio::net::TcpListener::bind(config.listen)

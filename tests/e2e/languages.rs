@@ -126,7 +126,7 @@ fn build(dir: &Path, out: &Path, wit: Option<&Path>) -> Result<Built> {
 /// 0700, as the daemon would).
 fn seed_cache(state: &Path) -> Result<()> {
     let cache = state.join("cache/components");
-    wasmux::plugins::cache::create_private_dir(&cache)?;
+    wasmux::util::create_private_dir(&cache)?;
     if let Ok(entries) = std::fs::read_dir(shared_cache()) {
         for e in entries.flatten() {
             if e.path().extension().is_some_and(|x| x == "cwasm") {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::plugins::bindings::types::InputAction;
-use crate::session::Session;
+use crate::terminal::Terminal;
 
 /// Longest `wait-ms` honoured.
 const MAX_WAIT: Duration = Duration::from_secs(5);
@@ -16,7 +16,7 @@ pub trait ProtocolSink: Send + Sync {
 
 /// Perform `actions` in order; stops at the first failure.
 pub async fn perform(
-    session: &Session,
+    session: &Terminal,
     protocol: Option<&dyn ProtocolSink>,
     actions: &[InputAction],
 ) -> Result<(), String> {

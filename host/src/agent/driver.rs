@@ -3,15 +3,15 @@
 //! turns its updates into events, state and input actions.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::Agent;
 use super::permissions::PendingPermission;
-use crate::events::{agent_event, state_event, state_names};
+use crate::events::{Event, StateInfo};
 use crate::plugins::bindings::types::{AgentEvent, Screen};
 use crate::plugins::provider_instance::Update;
-use crate::session::StateInfo;
 
 /// Most output bytes per provider call (and per log read).
 const FEED_MAX: usize = 256 * 1024;
@@ -42,9 +42,41 @@ impl FeedSize {
 }
 
 impl Agent {
-    /// Apply a provider update: publish events, set state, perform actions.
-    pub(super) async fn apply(&self, update: Update) {
-        let mut items = Vec::with_capacity(update.events.len() + 1);
+    /// Publish `events` and, when it differs, the new `state` (as a `state`
+    /// event in the same batch). The only writer of the agent's state, and
+    /// it writes only after the batch is out: the queue starts the next turn
+    /// on `idle`, and that turn must not see this batch's `turn-aborted` or
+    /// `task-complete` as its own end.
+    /// Once the agent's process has ended, no late transcript line or
+    /// screen can make it look alive again: only `exited` is taken until
+    /// the next launch.
+    pub(super) fn publish(&self, mut events: Vec<Event>, state: Option<StateInfo>) {
+        let dead = self.terminal.exited().is_some();
+        let changed = state
+            .filter(|s| !dead || s.value == crate::events::AgentState::Exited)
+            .filter(|s| !self.state.borrow().same_as(s));
+        if let Some(s) = &changed {
+            events.push(Event::state(s));
+        }
+        if let Err(e) = self.bus.publish(events) {
+            tracing::error!(session = %self.name, error = %e, "storing events failed");
+        }
+        if let Some(s) = changed {
+            self.state.send_replace(s);
+            self.wake.notify_one();
+        }
+    }
+
+    /// Apply a provider update of launch `life`: record permission requests,
+    /// publish events and state, perform actions. An update of an earlier
+    /// launch (its instance answered while the agent was relaunched) is
+    /// dropped: only the new instance speaks for the new agent.
+    pub(super) async fn apply(&self, update: Update, life: u64) {
+        if *self.life.borrow() != life {
+            tracing::debug!(session = %self.name, "dropping an update of an earlier launch");
+            return;
+        }
+        let mut events = Vec::with_capacity(update.events.len() + 1);
         for e in &update.events {
             if let AgentEvent::PermissionRequest(p) = e {
                 self.permissions
@@ -57,60 +89,47 @@ impl Agent {
                         asked_at: crate::util::now_ms(),
                     });
             }
-            items.push(agent_event(e));
+            events.push(Event::from(e));
         }
-        let mut new_state = None;
-        if let Some(s) = &update.state {
-            let (value, source) = state_names(s);
-            let before = self.session.state.borrow().clone();
-            if before.value != value || before.tool != s.tool {
-                items.push(state_event(&value, &source, s.tool.as_deref()));
-                new_state = Some(StateInfo::new(&value, &source, s.tool.clone()));
-            }
-        }
-        if let Err(e) = self.bus.publish(items) {
-            tracing::error!(session = %self.session.name, error = %e, "storing events failed");
-        }
-        // The state changes only after its batch is out: the queue starts
-        // the next turn on `idle`, and that turn must not see this batch's
-        // `turn-aborted` or `task-complete` as its own end.
-        if let Some(state) = new_state {
-            self.session.set_state(state);
-        }
-        if update.state.is_some() {
+        let state = update.state.as_ref().map(StateInfo::from);
+        let had_state = state.is_some();
+        self.publish(events, state);
+        if had_state {
             self.wake.notify_one();
         }
         if !update.actions.is_empty()
             && let Err(e) = self.perform(&update.actions).await
         {
-            tracing::warn!(session = %self.session.name, error = %e, "provider input actions failed");
+            tracing::warn!(session = %self.name, error = %e, "provider input actions failed");
         }
     }
 
     /// Run the provider driver until the agent stops.
     pub(super) async fn drive(self: Arc<Self>, mut cursor: u64) {
-        let mut live = self.session.subscribe();
-        let mut exit = self.session.exit.subscribe();
+        let mut live = self.terminal.subscribe();
+        let mut exit = self.terminal.exit_watch();
         let mut stop = self.stop.subscribe();
+        let mut life = self.life.subscribe();
         let mut last_save = Instant::now();
         let mut saved = cursor;
-        let poll_ms = self.screen_poll_ms();
         let mut last_screen_seq = 0;
-        let mut exited_fed = false;
+        // The launch whose exit was handled.
+        let mut exit_handled: Option<u64> = None;
         let mut feed = FeedSize(FEED_START);
         loop {
+            cursor = cursor.max(self.first_seq_of_life.load(Ordering::SeqCst).saturating_sub(1));
             // Everything new in the log, coalesced.
-            let chunks = match self.session.log.read_from(cursor + 1, FEED_MAX) {
+            let chunks = match self.terminal.log.read_from(cursor + 1, FEED_MAX) {
                 Ok(c) => c,
                 Err(e) => {
-                    tracing::warn!(session = %self.session.name, error = %e, "provider cannot read the log");
+                    tracing::warn!(session = %self.name, error = %e, "provider cannot read the log");
                     Vec::new()
                 }
             };
             if let Some(last) = chunks.last() {
                 let first = chunks[0].seq;
                 if first > cursor + 1 {
-                    tracing::warn!(session = %self.session.name, from = cursor + 1, to = first - 1, "provider skipped output dropped by retention");
+                    tracing::warn!(session = %self.name, from = cursor + 1, to = first - 1, "provider skipped output dropped by retention");
                 }
                 cursor = last.seq;
                 let data: Vec<u8> = chunks.iter().flat_map(|c| c.data.iter().copied()).collect();
@@ -118,9 +137,10 @@ impl Agent {
                 while !rest.is_empty() {
                     let (part, after) = rest.split_at(feed.0.min(rest.len()));
                     rest = after;
-                    let update = {
+                    let (update, fed_life) = {
                         let mut p = self.provider.lock().await;
-                        match p.as_mut() {
+                        let fed_life = *self.life.borrow();
+                        let update = match p.as_mut() {
                             Some(p) => {
                                 let (started, deadline) = (Instant::now(), p.plugin().limits.deadline);
                                 let r = p.feed_output(part).await;
@@ -128,39 +148,39 @@ impl Agent {
                                 r.ok()
                             }
                             None => None,
-                        }
+                        };
+                        (update, fed_life)
                     };
                     if let Some(u) = update {
-                        self.apply(u).await;
+                        self.apply(u, fed_life).await;
                     }
                 }
                 if last_save.elapsed() >= SAVE_EVERY && saved != cursor {
-                    let _ = self.store.session_set_provider_seq(&self.session.name, cursor);
+                    let _ = self.host.store.session_set_provider_seq(&self.name, cursor);
                     saved = cursor;
                     last_save = Instant::now();
                 }
                 continue;
             }
             if saved != cursor {
-                let _ = self.store.session_set_provider_seq(&self.session.name, cursor);
+                let _ = self.host.store.session_set_provider_seq(&self.name, cursor);
                 saved = cursor;
             }
-            if let Some(info) = self.session.exited()
-                && !exited_fed
+            let this_life = *life.borrow_and_update();
+            if let Some(info) = self.terminal.exited()
+                && exit_handled != Some(this_life)
             {
-                exited_fed = true;
+                exit_handled = Some(this_life);
                 self.on_exit(info.code).await;
             }
-            let poll = tokio::time::sleep(if poll_ms > 0 {
-                Duration::from_millis(poll_ms as u64)
-            } else {
-                Duration::from_secs(3600)
-            });
+            let poll_ms = self.screen_poll_ms.load(Ordering::SeqCst);
+            let polling = poll_ms > 0 && self.terminal.exited().is_none();
             tokio::select! {
                 r = live.recv() => if let Err(RecvError::Closed) = r { tokio::time::sleep(Duration::from_millis(50)).await },
                 _ = exit.changed() => {}
+                _ = life.changed() => {}
                 _ = stop.changed() => return,
-                _ = poll, if poll_ms > 0 && !exited_fed => {
+                _ = tokio::time::sleep(Duration::from_millis(poll_ms as u64)), if polling => {
                     if cursor != last_screen_seq {
                         last_screen_seq = cursor;
                         self.feed_screen().await;
@@ -170,16 +190,8 @@ impl Agent {
         }
     }
 
-    fn screen_poll_ms(&self) -> u32 {
-        serde_json::from_str::<serde_json::Value>(&self.session.row().launch)
-            .ok()
-            .and_then(|v| v["screenPollMs"].as_u64())
-            .unwrap_or(0)
-            .min(60_000) as u32
-    }
-
     async fn feed_screen(&self) {
-        let Ok(snap) = self.session.snapshot().await else {
+        let Ok(snap) = self.terminal.snapshot().await else {
             return;
         };
         let screen = Screen {
@@ -191,22 +203,27 @@ impl Agent {
             lines: snap.lines,
             seq: snap.seq,
         };
-        let update = {
+        let (update, fed_life) = {
             let mut p = self.provider.lock().await;
-            match p.as_mut() {
+            let fed_life = *self.life.borrow();
+            let update = match p.as_mut() {
                 Some(p) => p.feed_screen(&screen).await.ok(),
                 None => None,
-            }
+            };
+            (update, fed_life)
         };
         if let Some(u) = update {
-            self.apply(u).await;
+            self.apply(u, fed_life).await;
         }
     }
 
-    /// Feed one transcript or protocol line to the provider.
-    pub async fn feed_line(&self, protocol: bool, line: &str) {
+    /// Feed one transcript or protocol line of launch `life` to the provider.
+    pub async fn feed_line(&self, protocol: bool, line: &str, life: u64) {
         let update = {
             let mut p = self.provider.lock().await;
+            if *self.life.borrow() != life {
+                return; // a line of an earlier launch
+            }
             match p.as_mut() {
                 Some(p) if protocol => p.feed_protocol(line).await.ok(),
                 Some(p) => p.feed_transcript(line).await.ok(),
@@ -214,27 +231,25 @@ impl Agent {
             }
         };
         if let Some(u) = update {
-            self.apply(u).await;
+            self.apply(u, life).await;
         }
     }
 
     /// The agent process ended: tell the provider, fail what can no longer run.
     async fn on_exit(&self, code: Option<i32>) {
-        let update = {
+        let (update, fed_life) = {
             let mut p = self.provider.lock().await;
-            match p.as_mut() {
+            let fed_life = *self.life.borrow();
+            let update = match p.as_mut() {
                 Some(p) => p.process_exited(code).await.ok(),
                 None => None,
-            }
+            };
+            (update, fed_life)
         };
         if let Some(u) = update {
-            self.apply(u).await;
+            self.apply(u, fed_life).await;
         }
-        if self.session.state.borrow().value != "exited" {
-            self.session.set_state(StateInfo::new("exited", "process", None));
-            let (k, f) = state_event("exited", "process", None);
-            self.bus.emit(k, f);
-        }
+        self.publish(Vec::new(), Some(StateInfo::exited()));
         self.permissions.lock().unwrap_or_else(|p| p.into_inner()).clear();
         let reason = match code {
             Some(c) => format!("agent exited with status {c}"),

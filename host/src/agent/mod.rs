@@ -1,28 +1,39 @@
-//! The agent half of a session: its provider instance fed from the output
-//! log (off the byte path), the event bus, the durable FIFO of messages with
-//! one running turn, and pending permission requests.
+//! The agent half of a session: it launches the agent (through its
+//! provider plugin) into the terminal half, feeds the provider from the
+//! output log (off the byte path), publishes events, and runs the durable
+//! FIFO of messages with one running turn. It is the only writer of the
+//! agent's state and the only caller of its provider.
 //!
 //! Data flows one way: output log → provider → events → (state, queue, API).
 
 pub mod actions;
 mod bridge_client;
 mod driver;
-mod manager;
+pub mod launch;
+pub mod life;
+mod ops;
 mod permissions;
 mod queue;
 pub mod tail;
+pub mod turn;
 
-pub use manager::{Agents, EnqueueRequest, EnqueueResult, QueueError, SteerResult};
+pub use launch::ResolvedLaunch;
+pub use life::LaunchMode;
+pub use ops::{EnqueueRequest, EnqueueResult, QueueError, SteerResult};
 pub use permissions::PendingPermission;
 
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, watch};
 
 use crate::config::Config;
-use crate::events::EventBus;
+use crate::events::{EventBus, StateInfo};
+use crate::plugins::PluginRegistry;
+use crate::plugins::bindings::types::InputAction;
 use crate::plugins::provider_instance::ProviderInstance;
-use crate::session::Session;
-use crate::store::Store;
+use crate::store::{RowCell, SessionRow, Store};
+use crate::terminal::Terminal;
 
 /// The running turn.
 #[derive(Debug, Clone)]
@@ -35,18 +46,34 @@ pub struct Turn {
     pub started_at: u64,
 }
 
+/// What an agent needs from the daemon.
+pub struct AgentHost {
+    /// The database.
+    pub store: Arc<Store>,
+    /// Loaded plugins.
+    pub plugins: Arc<PluginRegistry>,
+    /// Effective configuration.
+    pub config: Arc<Config>,
+    /// The running wasmux binary (`{wasmux}` in launch specs).
+    pub exe: PathBuf,
+}
+
 /// One session's agent.
 pub struct Agent {
-    /// The session.
-    pub session: Arc<Session>,
+    /// Session name.
+    pub name: String,
+    /// The terminal it runs in.
+    pub terminal: Arc<Terminal>,
+    row: Arc<RowCell>,
     /// Its events.
     pub bus: Arc<EventBus>,
-    store: Arc<Store>,
-    config: Arc<Config>,
+    host: Arc<AgentHost>,
     /// The provider instance (None if the plugin could not be instantiated).
     provider: tokio::sync::Mutex<Option<ProviderInstance>>,
     /// Why the provider is unavailable, if it is.
     provider_error: Mutex<Option<String>>,
+    /// Agent state: written here only.
+    state: watch::Sender<StateInfo>,
     turn: Mutex<Option<Turn>>,
     /// Serialises enqueue (commit + `message-queued` event) so event order
     /// is queue order.
@@ -56,13 +83,75 @@ pub struct Agent {
     /// Id of the turn that was aborted or failed from outside the runner.
     aborted: watch::Sender<Option<String>>,
     permissions: Mutex<permissions::Permissions>,
-    /// Stops the agent's tasks.
+    /// Stops the agent's tasks (the session is deleted).
     stop: watch::Sender<bool>,
-    /// The bridge of a protocol session, once connected.
-    pub bridge: Mutex<Option<Arc<dyn actions::ProtocolSink>>>,
+    /// The bridge of a protocol session.
+    bridge: Mutex<Option<Arc<dyn actions::ProtocolSink>>>,
+    /// Counts launches: tasks of one launch (transcript tails) end with it.
+    life: watch::Sender<u64>,
+    /// When the current launch started.
+    launched_at: Mutex<std::time::Instant>,
+    /// Output before this seq belongs to an earlier launch: not fed to the
+    /// provider of this one.
+    first_seq_of_life: AtomicU64,
+    /// How often the screen is captured for the provider (ms; 0: never).
+    screen_poll_ms: AtomicU32,
+    /// The launch spec's `startup` actions, performed once the agent runs.
+    startup: Mutex<Vec<InputAction>>,
+    /// Transcript files earlier launches read (path, offset reached).
+    earlier_transcripts: Mutex<Vec<(PathBuf, u64)>>,
 }
 
 impl Agent {
+    /// The agent of `terminal`'s session, with state `state` (not started:
+    /// see [`Agent::launch`] and [`Agent::resume`]).
+    pub fn new(
+        host: Arc<AgentHost>,
+        row: Arc<RowCell>,
+        terminal: Arc<Terminal>,
+        state: StateInfo,
+    ) -> Result<Arc<Agent>, crate::store::StoreError> {
+        let name = row.get().name;
+        Ok(Arc::new(Agent {
+            bus: Arc::new(EventBus::new(&name, host.store.clone())?),
+            name,
+            terminal,
+            row,
+            host,
+            provider: tokio::sync::Mutex::new(None),
+            provider_error: Mutex::new(None),
+            state: watch::channel(state).0,
+            turn: Mutex::new(None),
+            enqueue_lock: Mutex::new(()),
+            wake: Notify::new(),
+            aborted: watch::channel(None).0,
+            permissions: Mutex::new(Default::default()),
+            stop: watch::channel(false).0,
+            bridge: Mutex::new(None),
+            life: watch::channel(0).0,
+            launched_at: Mutex::new(std::time::Instant::now()),
+            first_seq_of_life: AtomicU64::new(0),
+            screen_poll_ms: AtomicU32::new(0),
+            startup: Mutex::new(Vec::new()),
+            earlier_transcripts: Mutex::new(Vec::new()),
+        }))
+    }
+
+    /// A copy of the session's row.
+    pub fn row(&self) -> SessionRow {
+        self.row.get()
+    }
+
+    /// The current state.
+    pub fn state(&self) -> StateInfo {
+        self.state.borrow().clone()
+    }
+
+    /// Watch the state.
+    pub fn state_watch(&self) -> watch::Receiver<StateInfo> {
+        self.state.subscribe()
+    }
+
     /// The running turn, if any.
     pub fn turn(&self) -> Option<Turn> {
         self.turn.lock().unwrap_or_else(|p| p.into_inner()).clone()
@@ -72,38 +161,56 @@ impl Agent {
         *self.turn.lock().unwrap_or_else(|p| p.into_inner()) = t;
     }
 
+    /// Why the provider is unavailable, if it is.
+    pub fn provider_error(&self) -> Option<String> {
+        self.provider_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     fn bridge(&self) -> Option<Arc<dyn actions::ProtocolSink>> {
         self.bridge.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Perform input actions on the session (and bridge).
-    pub async fn perform(&self, acts: &[crate::plugins::bindings::types::InputAction]) -> Result<(), String> {
+    /// Perform input actions on the terminal (and bridge).
+    pub async fn perform(&self, acts: &[InputAction]) -> Result<(), String> {
         let bridge = self.bridge();
-        actions::perform(&self.session, bridge.as_deref(), acts).await
+        actions::perform(&self.terminal, bridge.as_deref(), acts).await
     }
 
     /// Perform the launch spec's `startup` actions (once per launch).
-    fn perform_startup(self: Arc<Self>) {
-        let acts = std::mem::take(&mut *self.session.startup.lock().unwrap_or_else(|p| p.into_inner()));
+    fn perform_startup(self: &Arc<Self>) {
+        let acts = std::mem::take(&mut *self.startup.lock().unwrap_or_else(|p| p.into_inner()));
         if acts.is_empty() {
             return;
         }
+        let me = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = self.perform(&acts).await {
-                tracing::warn!(session = %self.session.name, error = %e, "startup actions failed");
+            if let Err(e) = me.perform(&acts).await {
+                tracing::warn!(session = %me.name, error = %e, "startup actions failed");
             }
         });
     }
 
-    /// Stop the agent's tasks.
+    /// Swap a newer build of the provider plugin in (hot reload); its
+    /// session state restarts in the new build on the next call.
+    pub async fn replace_plugin(&self, plugin: Arc<crate::plugins::LoadedPlugin>) {
+        let mut p = self.provider.lock().await;
+        if let Some(p) = p.as_mut()
+            && !Arc::ptr_eq(p.plugin(), &plugin)
+        {
+            p.replace_plugin(plugin);
+            tracing::info!(session = %self.name, "provider reloaded");
+        }
+    }
+
+    /// Stop the agent's tasks (the session is being deleted).
     pub fn shutdown(&self) {
         let _ = self.stop.send(true);
     }
-}
 
-impl Agent {
-    /// Why the provider is unavailable, if it is.
-    pub fn provider_error(&self) -> Option<String> {
-        self.provider_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    /// Start the agent's tasks: the provider driver from output seq
+    /// `cursor` on, and the queue runner.
+    pub fn start_tasks(self: &Arc<Self>, cursor: u64) {
+        tokio::spawn(self.clone().drive(cursor));
+        tokio::spawn(self.clone().run_queue());
     }
 }

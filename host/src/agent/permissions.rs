@@ -69,6 +69,19 @@ impl Permissions {
         self.pending.values().cloned().collect()
     }
 
+    /// Resolve every pending request as `cancelled` (the turn asking was
+    /// interrupted): later answers get a conflict. The requests cancelled.
+    pub fn cancel_all(&mut self) -> Vec<PendingPermission> {
+        let cancelled: Vec<PendingPermission> = std::mem::take(&mut self.pending).into_values().collect();
+        for p in &cancelled {
+            self.resolved.push_back((p.permission_id.clone(), "cancelled".into()));
+            if self.resolved.len() > RESOLVED_KEPT {
+                self.resolved.pop_front();
+            }
+        }
+        cancelled
+    }
+
     /// Forget pending requests (agent restarted or exited).
     pub fn clear(&mut self) {
         self.pending.clear();

@@ -1,89 +1,103 @@
 //! The queue runner: one turn at a time, in FIFO order. A turn starts when
 //! the agent is idle: the provider encodes the text, the host types it, and
-//! the turn ends at the provider's `task-complete` (or `turn-aborted`, or
-//! idle after working), the agent's exit, an abort, or the turn timeout.
+//! a [`TurnWatch`] fed the session's events decides when it ended (or the
+//! turn is aborted, fails with the agent, or times out).
 
-use serde_json::json;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
+use super::turn::{TurnEnd, TurnWatch};
 use super::{Agent, Turn};
-use crate::store::{MessageRow, status};
+use crate::events::{AgentState, Event};
+use crate::plugins::bindings::types::InputAction;
+use crate::store::{MessageRow, MessageStatus};
 
-/// How long a session may stay `starting` before messages go in anyway.
+/// How long a bridged (protocol) agent may stay `starting` before messages
+/// go in anyway: a restarted daemon may have missed its handshake, which
+/// the provider re-runs on the first prompt. A terminal agent never gets a
+/// prompt before its provider recognised the input prompt.
 const STARTUP_GRACE: Duration = Duration::from_secs(15);
 
-/// How a turn ended.
-enum End {
-    Done(String),
-    Failed(String),
-    Aborted,
-}
-
 impl Agent {
-    /// Emit `message-failed` for `id` with `status` and `error`.
-    pub(super) fn emit_failed(&self, id: &str, st: &str, error: &str) {
-        self.bus
-            .emit("message-failed", json!({"id": id, "status": st, "error": error}));
+    /// Move the running message `id` to `status` from outside the runner
+    /// (abort, restart, exit) and end its turn; false if it had already
+    /// left `running`.
+    pub(super) fn finish_from_outside(&self, id: &str, status: MessageStatus, error: &str) -> bool {
+        let moved = self
+            .host
+            .store
+            .message_transition(id, MessageStatus::Running, status, None, Some(error))
+            .unwrap_or(false);
+        if moved {
+            self.emit_failed(id, status, error);
+        }
+        self.aborted.send_replace(Some(id.to_string()));
+        moved
     }
 
     /// Fail the running turn and every queued message with `reason`.
     pub(super) fn fail_all(&self, reason: &str) {
-        if let Some(t) = self.turn()
-            && self
-                .store
-                .message_transition(&t.id, status::RUNNING, status::FAILED, None, Some(reason))
-                .unwrap_or(false)
-        {
-            self.emit_failed(&t.id, status::FAILED, reason);
-            self.aborted.send_replace(Some(t.id.clone()));
+        if let Some(t) = self.turn() {
+            self.finish_from_outside(&t.id, MessageStatus::Failed, reason);
         }
-        if let Ok(queue) = self.store.message_queue(&self.session.name) {
+        if let Ok(queue) = self.host.store.message_queue(&self.name) {
             for m in queue {
                 if self
+                    .host
                     .store
-                    .message_transition(&m.id, status::QUEUED, status::FAILED, None, Some(reason))
+                    .message_transition(&m.id, MessageStatus::Queued, MessageStatus::Failed, None, Some(reason))
                     .unwrap_or(false)
                 {
-                    self.emit_failed(&m.id, status::FAILED, reason);
+                    self.emit_failed(&m.id, MessageStatus::Failed, reason);
                 }
             }
         }
     }
 
-    /// Whether the agent can take a prompt now.
-    fn ready(&self, created: Instant) -> bool {
-        let state = self.session.state.borrow().value.clone();
-        match state.as_str() {
-            "idle" => true,
-            "starting" => created.elapsed() >= STARTUP_GRACE,
-            _ => false,
+    /// How long until a bridged agent still `starting` takes prompts anyway
+    /// (None: it does not wait for the grace — idle, busy, or a terminal
+    /// agent).
+    fn grace_left(&self) -> Option<Duration> {
+        let starting = self.state.borrow().value == AgentState::Starting;
+        if !starting || !crate::agent::ResolvedLaunch::from_json(&self.row().launch).bridge {
+            return None;
         }
+        let since = self.launched_at.lock().unwrap_or_else(|p| p.into_inner()).elapsed();
+        Some(STARTUP_GRACE.saturating_sub(since))
+    }
+
+    /// Whether the agent can take a prompt now.
+    fn ready(&self) -> bool {
+        self.state.borrow().value == AgentState::Idle || self.grace_left() == Some(Duration::ZERO)
     }
 
     /// Run turns until the agent stops.
     pub(super) async fn run_queue(self: Arc<Self>) {
         let mut stop = self.stop.subscribe();
-        let mut state = self.session.state.subscribe();
-        let created = Instant::now();
+        let mut state = self.state.subscribe();
         loop {
             if *stop.borrow() {
                 return;
             }
-            let next = if self.session.exited().is_none() && self.turn().is_none() && self.ready(created) {
-                self.store.message_next(&self.session.name).unwrap_or(None)
+            let next = if self.terminal.exited().is_none() && self.turn().is_none() && self.ready() {
+                self.host.store.message_next(&self.name).unwrap_or(None)
             } else {
                 None
             };
             match next {
                 Some(m) => self.run_turn(m).await,
                 None => {
+                    // A bridged agent's grace ending is no event: wait for it.
+                    let grace = self.grace_left();
                     tokio::select! {
                         _ = self.wake.notified() => {}
                         _ = state.changed() => {}
                         _ = stop.changed() => return,
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = async { match grace {
+                            Some(d) => tokio::time::sleep(d).await,
+                            None => std::future::pending().await,
+                        } } => {}
                     }
                 }
             }
@@ -92,8 +106,9 @@ impl Agent {
 
     async fn run_turn(&self, m: MessageRow) {
         if !self
+            .host
             .store
-            .message_transition(&m.id, status::QUEUED, status::RUNNING, None, None)
+            .message_transition(&m.id, MessageStatus::Queued, MessageStatus::Running, None, None)
             .unwrap_or(false)
         {
             return; // cancelled meanwhile
@@ -104,23 +119,27 @@ impl Agent {
             started_at: crate::util::now_ms(),
         }));
         let mut events = self.bus.subscribe();
-        self.bus.emit("message-started", json!({"id": m.id}));
+        self.bus.emit(Event::MessageStarted { id: m.id.clone() });
         let end = self.deliver_and_wait(&m, &mut events).await;
         let (to, response, error) = match &end {
-            End::Done(r) => (status::DONE, Some(r.as_str()), None),
-            End::Failed(e) => (status::FAILED, None, Some(e.as_str())),
-            End::Aborted => (status::ABORTED, None, Some("aborted")),
+            TurnEnd::Done(r) => (MessageStatus::Done, Some(r.as_str()), None),
+            TurnEnd::Failed(e) => (MessageStatus::Failed, None, Some(e.as_str())),
+            TurnEnd::Aborted => (MessageStatus::Aborted, None, Some("aborted")),
         };
         // An abort or exit may already have moved it; only the first wins.
         if self
+            .host
             .store
-            .message_transition(&m.id, status::RUNNING, to, response, error)
+            .message_transition(&m.id, MessageStatus::Running, to, response, error)
             .unwrap_or(false)
         {
             match end {
-                End::Done(r) => self.bus.emit("message-done", json!({"id": m.id, "response": r})),
-                End::Failed(e) => self.emit_failed(&m.id, status::FAILED, &e),
-                End::Aborted => self.emit_failed(&m.id, status::ABORTED, "aborted"),
+                TurnEnd::Done(response) => self.bus.emit(Event::MessageDone {
+                    id: m.id.clone(),
+                    response,
+                }),
+                TurnEnd::Failed(e) => self.emit_failed(&m.id, MessageStatus::Failed, &e),
+                TurnEnd::Aborted => self.emit_failed(&m.id, MessageStatus::Aborted, "aborted"),
             }
         }
         self.set_turn(None);
@@ -129,70 +148,47 @@ impl Agent {
     async fn deliver_and_wait(
         &self,
         m: &MessageRow,
-        events: &mut tokio::sync::broadcast::Receiver<Arc<crate::events::Event>>,
-    ) -> End {
+        events: &mut tokio::sync::broadcast::Receiver<Arc<crate::events::Envelope>>,
+    ) -> TurnEnd {
         let encoded = {
             let mut p = self.provider.lock().await;
             match p.as_mut() {
                 Some(p) => p.encode_prompt(&m.text).await,
-                None => return End::Failed(self.provider_unavailable()),
+                None => return TurnEnd::Failed(self.provider_unavailable()),
             }
         };
         let acts = match encoded {
             Ok(Ok(a)) => a,
-            Ok(Err(e)) => return End::Failed(format!("the provider refused the message: {}", e.message)),
-            Err(e) => return End::Failed(e.to_string()),
+            Ok(Err(e)) => return TurnEnd::Failed(format!("the provider refused the message: {}", e.message)),
+            Err(e) => return TurnEnd::Failed(e.to_string()),
         };
         if let Err(e) = self.perform(&acts).await {
-            return End::Failed(format!("delivering the message failed: {e}"));
+            return TurnEnd::Failed(format!("delivering the message failed: {e}"));
         }
         let mut aborted = self.aborted.subscribe();
-        let timeout = Duration::from_secs(self.config.limits.turn_timeout_secs);
+        let timeout = Duration::from_secs(self.host.config.limits.turn_timeout_secs);
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut messages: Vec<String> = Vec::new();
-        let mut output = String::new();
-        let mut working = false;
-        let response = |messages: &Vec<String>, output: &String| {
-            if messages.is_empty() {
-                output.trim_end().to_string()
-            } else {
-                messages.join("\n")
-            }
-        };
+        let mut watch = TurnWatch::new();
         loop {
             tokio::select! {
                 ev = events.recv() => match ev {
-                    Ok(e) => match e.kind.as_str() {
-                        "message" => messages.push(e.value["message"].as_str().unwrap_or("").to_string()),
-                        "terminal-output" => if output.len() < (1 << 20) { output.push_str(e.value["data"].as_str().unwrap_or("")) },
-                        "task-started" => working = true,
-                        "task-complete" => return End::Done(response(&messages, &output)),
-                        "turn-aborted" => return End::Aborted,
-                        "state" => match e.value["value"].as_str() {
-                            Some("working" | "waiting-permission") => working = true,
-                            Some("idle") if working => return End::Done(response(&messages, &output)),
-                            Some("exited") => return End::Failed("agent exited".into()),
-                            _ => {}
-                        },
-                        _ => {}
+                    Ok(e) => if let Some(end) = watch.feed(&e.event) {
+                        return end;
                     },
-                    Err(RecvError::Lagged(n)) => tracing::warn!(session = %self.session.name, missed = n, "turn watcher lagged"),
-                    Err(RecvError::Closed) => return End::Failed("event bus closed".into()),
+                    Err(RecvError::Lagged(n)) => tracing::warn!(session = %self.name, missed = n, "turn watcher lagged"),
+                    Err(RecvError::Closed) => return TurnEnd::Failed("event bus closed".into()),
                 },
-                _ = async { aborted.wait_for(|a| a.as_deref() == Some(m.id.as_str())).await.map(drop) } => return End::Aborted,
+                _ = async { aborted.wait_for(|a| a.as_deref() == Some(m.id.as_str())).await.map(drop) } => return TurnEnd::Aborted,
                 _ = tokio::time::sleep_until(deadline) => {
                     self.interrupt().await;
-                    return End::Failed(format!("turn timed out after {} s", timeout.as_secs()));
+                    return TurnEnd::Failed(format!("turn timed out after {} s", timeout.as_secs()));
                 }
             }
         }
     }
 
     pub(super) fn provider_unavailable(&self) -> String {
-        self.provider_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.provider_error()
             .unwrap_or_else(|| "the provider is not available".into())
     }
 
@@ -205,27 +201,86 @@ impl Agent {
                 None => None,
             }
         };
-        let acts = acts.unwrap_or_else(|| vec![crate::plugins::bindings::types::InputAction::Keys(vec!["C-c".into()])]);
+        let acts = acts.unwrap_or_else(|| vec![InputAction::Keys(vec!["C-c".into()])]);
         if let Err(e) = self.perform(&acts).await {
-            tracing::warn!(session = %self.session.name, error = %e, "interrupt failed");
+            tracing::warn!(session = %self.name, error = %e, "interrupt failed");
         }
     }
 
-    /// Abort the running turn; the aborted message id, if one ran.
+    /// Abort the running turn; the aborted message id, if one ran. The turn
+    /// is marked aborted before the interrupt goes in (the interrupted
+    /// agent's next prompt must not end it as done first), and its open
+    /// permission requests are resolved as `cancelled` (a later answer gets
+    /// 409), so no answer is typed into whatever the agent shows next.
     pub async fn abort(&self) -> Option<String> {
         let turn = self.turn()?;
-        // The turn is marked aborted before the interrupt goes in: the
-        // interrupted agent's next prompt (a shell's `133;D;130`, an agent's
-        // "interrupted" record) must not end it as done first.
-        if self
-            .store
-            .message_transition(&turn.id, status::RUNNING, status::ABORTED, None, Some("aborted"))
-            .unwrap_or(false)
-        {
-            self.emit_failed(&turn.id, status::ABORTED, "aborted");
-        }
-        self.aborted.send_replace(Some(turn.id.clone()));
+        self.finish_from_outside(&turn.id, MessageStatus::Aborted, "aborted");
+        self.cancel_permissions();
         self.interrupt().await;
         Some(turn.id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::agent::turn::{TurnEnd, TurnWatch};
+    use crate::events::{AgentState, Event, EventBus, StateInfo, StateSource};
+    use crate::store::Store;
+
+    /// The race a CI run under load found: the agent went idle after an
+    /// aborted turn, the queue started the next turn on `idle`, and that
+    /// turn saw the previous turn's `turn-aborted` as its own end. The state
+    /// is now written only after its batch is published, so a turn that
+    /// starts on `idle` subscribes after that batch.
+    #[tokio::test(start_paused = true)]
+    async fn a_turn_started_on_idle_never_sees_the_previous_turns_end() {
+        let store = Arc::new(Store::in_memory().unwrap());
+        store
+            .conn()
+            .execute(
+                "INSERT INTO sessions (name, provider, cwd, args, env, cols, rows, uuid, nonce, created_at, status)
+                 VALUES ('s', 'shell', '/', '[]', '{}', 80, 24, 'u', 'n', 0, 'running')",
+                [],
+            )
+            .unwrap();
+        let bus = Arc::new(EventBus::new("s", store).unwrap());
+        let (state, _) = tokio::sync::watch::channel(StateInfo::new(AgentState::Working, StateSource::Screen, None));
+        let state = Arc::new(state);
+        // The queue runner: waits for idle, then starts the next turn.
+        let runner = {
+            let (bus, mut rx) = (bus.clone(), state.subscribe());
+            tokio::spawn(async move {
+                rx.wait_for(|s| s.value == AgentState::Idle).await.unwrap();
+                let mut events = bus.subscribe();
+                bus.emit(Event::MessageStarted { id: "next".into() });
+                let mut watch = TurnWatch::new();
+                loop {
+                    let e = tokio::time::timeout(std::time::Duration::from_secs(30), events.recv()).await;
+                    match e {
+                        Ok(Ok(e)) => {
+                            if let Some(end) = watch.feed(&e.event) {
+                                return Some(end);
+                            }
+                        }
+                        _ => return None,
+                    }
+                }
+            })
+        };
+        tokio::task::yield_now().await;
+        // The previous turn's end and the idle state, as the driver
+        // publishes them: batch first, then the state.
+        let idle = StateInfo::new(AgentState::Idle, StateSource::Screen, None);
+        bus.publish(vec![Event::TurnAborted, Event::state(&idle)]).unwrap();
+        state.send_replace(idle);
+        let seen = runner.await.unwrap();
+        assert_ne!(
+            seen,
+            Some(TurnEnd::Aborted),
+            "the next turn saw the previous turn-aborted"
+        );
+        assert_eq!(seen, None, "nothing ended the next turn");
     }
 }

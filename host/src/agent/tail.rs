@@ -80,22 +80,29 @@ struct TailState {
 
 impl Agent {
     /// Tail `pattern` and feed each line to the provider (`protocol` picks
-    /// `feed-protocol` over `feed-transcript`) until the agent stops.
-    pub async fn tail(self: Arc<Self>, pattern: String, protocol: bool) {
+    /// `feed-protocol` over `feed-transcript`) while launch `life` lasts.
+    /// After a relaunch (`fresh`), the saved position is forgotten and a
+    /// wildcard pattern never goes back to a file an earlier launch read
+    /// (a fixed path continues where it was).
+    pub async fn tail(self: Arc<Self>, pattern: String, protocol: bool, life: u64, fresh: bool) {
         let kind = if protocol { "protocol" } else { "transcript" };
-        let state_file = self.session.dir.join(format!("tail-{kind}.json"));
+        let state_file = self.terminal.dir.join(format!("tail-{kind}.json"));
+        if fresh {
+            let _ = std::fs::remove_file(&state_file);
+        }
         let mut state: TailState = std::fs::read(&state_file)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
         let mut roots: Vec<PathBuf> = self
+            .host
             .config
             .sessions
             .transcript_roots
             .iter()
             .map(|r| crate::config::expand_home(r))
             .collect();
-        roots.push(self.session.dir.clone());
+        roots.push(self.terminal.dir.clone());
         let pattern = match pattern.strip_prefix("~/") {
             Some(rest) => crate::config::expand_home("~")
                 .join(rest)
@@ -103,31 +110,52 @@ impl Agent {
                 .into_owned(),
             None => pattern,
         };
-        let started = SystemTime::UNIX_EPOCH + Duration::from_millis(self.session.row().created_at);
+        let started = if fresh {
+            SystemTime::now()
+        } else {
+            SystemTime::UNIX_EPOCH + Duration::from_millis(self.row().created_at)
+        };
         let mut stop = self.stop.subscribe();
+        let mut lives = self.life.subscribe();
         let mut partial: Vec<u8> = Vec::new();
         let mut warned = false;
         loop {
-            if *stop.borrow() {
+            if *stop.borrow() || *lives.borrow_and_update() != life {
+                // Remember how far this launch read, for the next one.
+                if let Some(path) = state.path.take() {
+                    let reached = state.offset - partial.len() as u64;
+                    self.earlier_transcripts
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push((path, reached));
+                }
                 return;
             }
             if state.path.is_none() {
-                // The newest matching file written since the session started.
+                // The newest matching file written since the agent started.
+                let earlier = self
+                    .earlier_transcripts
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
+                let fixed = !pattern.contains('*');
                 let found = glob(&pattern)
                     .into_iter()
+                    .filter(|p| fixed || !earlier.iter().any(|(e, _)| e == p))
                     .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
                     .filter(|(m, _)| *m + Duration::from_secs(5) >= started)
                     .max();
                 if let Some((_, path)) = found {
                     if allowed(&path, &roots) {
-                        tracing::info!(session = %self.session.name, path = %path.display(), kind, "tailing");
+                        tracing::info!(session = %self.name, path = %path.display(), kind, "tailing");
+                        let offset = earlier.iter().rev().find(|(e, _)| *e == path).map_or(0, |(_, o)| *o);
                         state = TailState {
                             path: Some(path),
-                            offset: 0,
+                            offset,
                         };
                     } else if !warned {
                         warned = true;
-                        tracing::warn!(session = %self.session.name, path = %path.display(), "transcript is outside the allowed roots (sessions.transcript_roots); not reading it");
+                        tracing::warn!(session = %self.name, path = %path.display(), "transcript is outside the allowed roots (sessions.transcript_roots); not reading it");
                     }
                 }
             }
@@ -141,11 +169,11 @@ impl Agent {
                             let text = String::from_utf8_lossy(&line);
                             let text = text.trim_end_matches(['\n', '\r']);
                             if !text.is_empty() {
-                                self.feed_line(protocol, text).await;
+                                self.feed_line(protocol, text, life).await;
                             }
                         }
                         if partial.len() > MAX_LINE {
-                            tracing::warn!(session = %self.session.name, bytes = partial.len(), "skipping an over-long {kind} line");
+                            tracing::warn!(session = %self.name, bytes = partial.len(), "skipping an over-long {kind} line");
                             partial.clear();
                         }
                         let keep = state.offset - partial.len() as u64;
@@ -157,12 +185,13 @@ impl Agent {
                         continue;
                     }
                     Ok(_) => {}
-                    Err(e) => tracing::debug!(session = %self.session.name, error = %e, "reading {kind}"),
+                    Err(e) => tracing::debug!(session = %self.name, error = %e, "reading {kind}"),
                 }
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(50)) => {}
-                _ = stop.changed() => return,
+                _ = stop.changed() => {}
+                _ = lives.changed() => {}
             }
         }
     }

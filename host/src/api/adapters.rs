@@ -12,11 +12,12 @@ use std::sync::Arc;
 
 use super::error::body_rejection;
 use super::{ApiError, ApiResult, AppState};
-use crate::agent::{Agent, EnqueueRequest};
-use crate::events::to_wit::stream_event;
+use crate::agent::EnqueueRequest;
+use crate::events::{EventBus, wit::stream_event};
 use crate::plugins::adapter_stream::{self, AdapterStream};
 use crate::plugins::bindings::types::HttpRequest;
 use crate::plugins::{Kind, LoadedPlugin};
+use crate::session::Session;
 
 fn adapter(app: &AppState, name: &str) -> Result<Arc<LoadedPlugin>, ApiError> {
     app.plugins.of_kind(name, Kind::Adapter).map_err(|_| {
@@ -67,14 +68,14 @@ where
 /// Events of `agent` after `after`, encoded by `encoder`, ending when the
 /// encoder says done (or, with `follow` false, after the stored events).
 fn encoded(
-    agent: Arc<Agent>,
+    bus: Arc<EventBus>,
     mut enc: AdapterStream,
     after: u64,
     follow: bool,
 ) -> impl futures::Stream<Item = Bytes> + Send {
     async_stream::stream! {
-        let session = agent.session.name.clone();
-        let events = super::events::event_stream(agent, after, follow);
+        let session = bus.session().to_string();
+        let events = crate::events::follow(bus, after, follow);
         futures::pin_mut!(events);
         let mut error = None;
         while let Some(item) = events.next().await {
@@ -105,14 +106,15 @@ fn encoded(
 /// `GET /sessions/{name}/events?format=<adapter>`.
 pub async fn events_as(
     app: &AppState,
-    agent: Arc<Agent>,
+    session: &Session,
     format: &str,
     after: u64,
     follow: bool,
 ) -> ApiResult<Response> {
     let plugin = adapter(app, format)?;
-    let enc = AdapterStream::new(plugin, &agent.session.name, None).await?;
-    respond(enc, move |enc| encoded(agent, enc, after, follow)).await
+    let enc = AdapterStream::new(plugin, &session.name, None).await?;
+    let bus = session.agent.bus.clone();
+    respond(enc, move |enc| encoded(bus, enc, after, follow)).await
 }
 
 /// Query of the chat route.
@@ -135,23 +137,21 @@ pub async fn chat(
     Query(q): Query<ChatQuery>,
     req: Request,
 ) -> ApiResult<Response> {
-    let agent = app.agents.get(&name)?;
+    let session = app.session(&name)?;
     let plugin = adapter(&app, q.adapter.as_deref().unwrap_or("vercel-ai"))?;
     let http = http_request(req).await?;
     let inbound = adapter_stream::decode_request(&plugin, &http).await?;
     let metadata = serde_json::from_str(&inbound.metadata).unwrap_or(serde_json::json!({}));
-    let after = agent.bus.last_seq();
-    let queued = app.agents.enqueue(
-        &name,
-        EnqueueRequest {
-            text: inbound.text,
-            metadata,
-            idempotency_key: None,
-            source: format!("chat:{}", plugin.name()),
-        },
-    )?;
+    let bus = session.agent.bus.clone();
+    let after = bus.last_seq();
+    let queued = session.agent.enqueue(EnqueueRequest {
+        text: inbound.text,
+        metadata,
+        idempotency_key: None,
+        source: format!("chat:{}", plugin.name()),
+    })?;
     let enc = AdapterStream::new(plugin, &name, Some(&queued.id)).await?;
-    respond(enc, move |enc| encoded(agent, enc, after, true)).await
+    respond(enc, move |enc| encoded(bus, enc, after, true)).await
 }
 
 /// Read a request into the WIT record (body limited by the router).

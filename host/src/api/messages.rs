@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use super::{ApiError, ApiJson, ApiResult, AppState};
 use crate::agent::{EnqueueRequest, EnqueueResult, PendingPermission, QueueError, SteerResult};
-use crate::session::StateInfo;
-use crate::store::MessageRow;
+use crate::events::StateInfo;
+use crate::store::{MessageRow, MessageStatus};
 
 /// Body of `POST /sessions/{name}/messages`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -43,7 +43,7 @@ pub struct WaitResult {
     /// Message id.
     pub id: String,
     /// Final status.
-    pub status: String,
+    pub status: MessageStatus,
     /// The agent's response, when done.
     pub response: Option<String>,
     /// Why not done.
@@ -174,17 +174,18 @@ pub async fn enqueue(
         idempotency_key: idempotency_key(&headers)?,
         source: "api".into(),
     };
-    let r = app.agents.enqueue(&name, req)?;
+    let session = app.session(&name)?;
+    let r = session.agent.enqueue(req)?;
     if !q.wait {
         return Ok((StatusCode::ACCEPTED, Json(serde_json::to_value(&r).unwrap_or_default())));
     }
     let timeout = Duration::from_secs(q.timeout.unwrap_or(app.config.limits.turn_timeout_secs).min(24 * 3600));
-    let m = app.agents.wait(&name, &r.id, timeout).await?;
+    let m = session.agent.wait(&r.id, timeout).await?;
     Ok((
         StatusCode::OK,
         Json(
             serde_json::to_value(WaitResult {
-                ok: m.status == "done",
+                ok: m.status == MessageStatus::Done,
                 id: m.id,
                 status: m.status,
                 response: m.response,
@@ -202,7 +203,7 @@ pub async fn message(
     State(app): State<AppState>,
     Path((name, id)): Path<(String, String)>,
 ) -> ApiResult<Json<MessageRow>> {
-    Ok(Json(app.agents.message(&name, &id)?))
+    Ok(Json(app.session(&name)?.agent.message(&id)?))
 }
 
 /// Cancel a message that has not started.
@@ -212,7 +213,7 @@ pub async fn cancel(
     State(app): State<AppState>,
     Path((name, id)): Path<(String, String)>,
 ) -> ApiResult<Json<MessageRow>> {
-    Ok(Json(app.agents.cancel(&name, &id)?))
+    Ok(Json(app.session(&name)?.agent.cancel(&id)?))
 }
 
 /// Type into the running turn now, or queue if idle.
@@ -223,14 +224,14 @@ pub async fn steer(
     Path(name): Path<String>,
     ApiJson(body): ApiJson<SteerBody>,
 ) -> ApiResult<Json<SteerResult>> {
-    Ok(Json(app.agents.steer(&name, body.text).await?))
+    Ok(Json(app.session(&name)?.agent.steer(body.text).await?))
 }
 
 /// Interrupt the running turn.
 #[utoipa::path(post, path = "/sessions/{name}/abort", params(("name" = String, Path)),
     responses((status = 200), (status = 404, body = super::error::ErrorBody)))]
 pub async fn abort(State(app): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<serde_json::Value>> {
-    let aborted = app.agents.abort(&name).await?;
+    let aborted = app.session(&name)?.agent.abort().await;
     Ok(Json(serde_json::json!({"ok": aborted.is_some(), "aborted": aborted})))
 }
 
@@ -238,7 +239,7 @@ pub async fn abort(State(app): State<AppState>, Path(name): Path<String>) -> Api
 #[utoipa::path(post, path = "/sessions/{name}/reset", params(("name" = String, Path)),
     responses((status = 200), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
 pub async fn reset(State(app): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<serde_json::Value>> {
-    Ok(Json(app.agents.reset(&name).await?))
+    Ok(Json(app.session(&name)?.agent.reset().await?))
 }
 
 /// Answer a permission request; the first answer wins, later ones get 409.
@@ -250,7 +251,7 @@ pub async fn permission(
     Path((name, id)): Path<(String, String)>,
     ApiJson(body): ApiJson<PermissionBody>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    app.agents.answer_permission(&name, &id, &body.decision).await?;
+    app.answer_permission(&name, &id, &body.decision).await?;
     Ok(Json(
         serde_json::json!({"ok": true, "permissionId": id, "decision": body.decision}),
     ))
@@ -264,7 +265,7 @@ pub async fn history(
     Path(name): Path<String>,
     Query(q): Query<HistoryQuery>,
 ) -> ApiResult<Json<Vec<MessageRow>>> {
-    app.agents.get(&name)?;
+    app.session(&name)?;
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
     Ok(Json(
         app.store
@@ -277,9 +278,10 @@ pub async fn history(
 #[utoipa::path(get, path = "/sessions/{name}/state", params(("name" = String, Path)),
     responses((status = 200, body = SessionState), (status = 404, body = super::error::ErrorBody)))]
 pub async fn state(State(app): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<SessionState>> {
-    let agent = app.agents.get(&name)?;
+    let session = app.session(&name)?;
+    let (agent, terminal) = (&session.agent, &session.terminal);
     Ok(Json(SessionState {
-        state: agent.session.state.borrow().clone(),
+        state: agent.state(),
         turn: agent.turn().map(|t| TurnInfo {
             id: t.id,
             text: t.text,
@@ -289,10 +291,10 @@ pub async fn state(State(app): State<AppState>, Path(name): Path<String>) -> Api
             .store
             .message_queue(&name)
             .map_err(|e| ApiError::internal(e.to_string()))?,
-        permissions: app.agents.pending_permissions(&name)?,
+        permissions: agent.pending_permissions(),
         last_event_seq: agent.bus.last_seq(),
-        exit_code: agent.session.exited().and_then(|e| e.code),
-        last_output: agent.session.exited().map(|_| agent.session.last_output_lines(20)),
+        exit_code: terminal.exited().and_then(|e| e.code),
+        last_output: terminal.exited().map(|_| terminal.last_output_lines(20)),
         provider_error: agent.provider_error(),
     }))
 }

@@ -35,7 +35,7 @@ pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     );
 
     let sessions = app.sessions.list();
-    let running = sessions.iter().filter(|s| s.exited().is_none()).count();
+    let running = sessions.iter().filter(|s| s.terminal.exited().is_none()).count();
     family(&mut out, "wasmux_sessions", "gauge", "Sessions by status.");
     let _ = writeln!(out, "wasmux_sessions{{status=\"running\"}} {running}");
     let _ = writeln!(out, "wasmux_sessions{{status=\"exited\"}} {}", sessions.len() - running);
@@ -46,11 +46,11 @@ pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     let mut retained = String::new();
     for s in &sessions {
         let n = label(&s.name);
-        let meta = s.log.meta();
+        let meta = s.terminal.log.meta();
         let _ = writeln!(
             clients,
             "wasmux_stream_clients{{session=\"{n}\"}} {}",
-            s.stream_clients.load(Relaxed)
+            s.terminal.stream_clients()
         );
         let _ = writeln!(
             bytes,
@@ -119,12 +119,12 @@ pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
         "counter",
         "Events published (the last event seq), per session.",
     );
-    for a in app.agents.all() {
+    for s in &sessions {
         let _ = writeln!(
             out,
             "wasmux_events_total{{session=\"{}\"}} {}",
-            label(&a.session.name),
-            a.bus.last_seq()
+            label(&s.name),
+            s.agent.bus.last_seq()
         );
     }
 

@@ -18,11 +18,10 @@ use axum::http::{Method, Uri};
 use axum::middleware;
 use std::sync::Arc;
 
-use crate::agent::Agents;
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::plugins::PluginRegistry;
-use crate::session::SessionManager;
+use crate::session::{Registry, Session};
 use crate::store::Store;
 pub use error::{ApiError, ApiJson, ApiResult};
 
@@ -36,10 +35,8 @@ pub struct App {
     pub plugins: Arc<PluginRegistry>,
     /// The database.
     pub store: Arc<Store>,
-    /// Sessions (the terminal half).
-    pub sessions: Arc<SessionManager>,
-    /// Agents (the queue and event half), one per session.
-    pub agents: Arc<Agents>,
+    /// Every session (terminal and agent halves).
+    pub sessions: Arc<Registry>,
     /// Daemon start time (ms since epoch).
     pub started_at: u64,
 }
@@ -89,8 +86,13 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
 }
 
 impl App {
+    /// The session `name`, or the 404.
+    pub fn session(&self, name: &str) -> Result<Arc<Session>, ApiError> {
+        Ok(self.sessions.get(name)?)
+    }
+
     /// Answer permission request `id` of session `name`.
     pub async fn answer_permission(&self, name: &str, id: &str, decision: &str) -> Result<(), ApiError> {
-        Ok(self.agents.answer_permission(name, id, decision).await?)
+        Ok(self.session(name)?.agent.answer_permission(id, decision).await?)
     }
 }

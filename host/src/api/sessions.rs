@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use super::{ApiError, ApiJson, ApiResult, AppState};
-use crate::session::{CreateSession, Session, SessionError, StateInfo};
+use crate::events::StateInfo;
+use crate::session::{CreateSession, Session, SessionError};
+use crate::store::SessionStatus;
 use crate::stream::protocol::rfc3339;
 
 /// A session as the API shows it.
@@ -30,7 +32,7 @@ pub struct SessionInfo {
     /// RFC 3339 creation time.
     pub created_at: String,
     /// `running` or `exited`.
-    pub status: String,
+    pub status: SessionStatus,
     /// The agent's exit status, once exited.
     pub exit_code: Option<i32>,
     /// Once exited: the last lines the pane printed (plain text, at most
@@ -61,7 +63,8 @@ impl SessionInfo {
     /// Describe `s`.
     pub fn of(s: &Session) -> SessionInfo {
         let row = s.row();
-        let meta = s.log.meta();
+        let t = &s.terminal;
+        let meta = t.log.meta();
         SessionInfo {
             name: row.name.clone(),
             provider: row.provider,
@@ -72,14 +75,14 @@ impl SessionInfo {
             created_at: rfc3339(row.created_at),
             status: row.status,
             exit_code: row.exit_code,
-            last_output: s.exited().map(|_| s.last_output_lines(20)),
-            state: s.state.borrow().clone(),
+            last_output: t.exited().map(|_| t.last_output_lines(20)),
+            state: s.agent.state(),
             epoch: meta.epoch,
             first_seq: meta.first_seq,
             last_seq: meta.last_seq,
             output_bytes: meta.last_raw_end,
-            stream_clients: s.stream_clients.load(std::sync::atomic::Ordering::Relaxed),
-            attach: s.attach_command(),
+            stream_clients: t.stream_clients(),
+            attach: t.attach_command(),
             labels: row.labels,
             uuid: row.uuid,
         }
@@ -102,7 +105,6 @@ impl From<SessionError> for ApiError {
             SessionError::NotFound(_) => ApiError::not_found(message),
             SessionError::Exists(_) | SessionError::ExistsExited(_) => ApiError::conflict("session_exists", message),
             SessionError::Exited(_) => ApiError::conflict("session_exited", message),
-            SessionError::Running(_) => ApiError::conflict("session_running", message),
             SessionError::CommandNotFound { .. } => ApiError::bad_request("command_not_found", message),
             SessionError::Plugin(p) => p.into(),
             SessionError::Tmux(t) => ApiError::new(StatusCode::BAD_GATEWAY, "tmux_failed", t.to_string()),
@@ -126,8 +128,8 @@ pub fn routes() -> Router<AppState> {
 #[utoipa::path(post, path = "/sessions/{name}/restart", params(("name" = String, Path, description = "session name")),
     responses((status = 200, body = SessionInfo), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
 pub async fn restart(State(app): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<SessionInfo>> {
-    let agent = app.agents.restart(&name).await?;
-    Ok(Json(SessionInfo::of(&agent.session)))
+    let session = app.sessions.restart(&name).await?;
+    Ok(Json(SessionInfo::of(&session)))
 }
 
 /// Create a session and start its agent.
@@ -137,8 +139,8 @@ pub async fn create(
     State(app): State<AppState>,
     ApiJson(req): ApiJson<CreateSession>,
 ) -> ApiResult<(StatusCode, Json<SessionInfo>)> {
-    let agent = app.agents.create(req).await?;
-    Ok((StatusCode::CREATED, Json(SessionInfo::of(&agent.session))))
+    let session = app.sessions.create(req).await?;
+    Ok((StatusCode::CREATED, Json(SessionInfo::of(&session))))
 }
 
 /// Every session.
@@ -180,6 +182,6 @@ pub async fn patch(
 #[utoipa::path(delete, path = "/sessions/{name}", params(("name" = String, Path, description = "session name")),
     responses((status = 200), (status = 404, body = super::error::ErrorBody)))]
 pub async fn delete(State(app): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<serde_json::Value>> {
-    app.agents.delete(&name).await?;
+    app.sessions.delete(&name).await?;
     Ok(Json(serde_json::json!({"ok": true, "name": name})))
 }

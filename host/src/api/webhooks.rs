@@ -78,7 +78,7 @@ pub async fn webhook(State(app): State<AppState>, Path(route): Path<String>, req
     let settings = app.plugins.settings(plugin.name());
     for e in &enqueues {
         crate::tmux::validate_session_name(&e.session).map_err(|m| ApiError::bad_request("invalid_session", m))?;
-        if app.agents.get(&e.session).is_err() && (e.create_with_provider.is_none() || !settings.allow_create) {
+        if app.sessions.get(&e.session).is_err() && (e.create_with_provider.is_none() || !settings.allow_create) {
             return Err(ApiError::not_found(format!(
                 "session `{}` does not exist{}",
                 e.session,
@@ -91,10 +91,10 @@ pub async fn webhook(State(app): State<AppState>, Path(route): Path<String>, req
         }
     }
     for e in enqueues {
-        if app.agents.get(&e.session).is_err()
+        if app.sessions.get(&e.session).is_err()
             && let Some(provider) = &e.create_with_provider
         {
-            app.agents
+            app.sessions
                 .create(CreateSession {
                     name: Some(e.session.clone()),
                     provider: provider.clone(),
@@ -103,15 +103,12 @@ pub async fn webhook(State(app): State<AppState>, Path(route): Path<String>, req
                 .await?;
         }
         let metadata = serde_json::from_str(&e.metadata).unwrap_or_else(|_| serde_json::json!({}));
-        let r = app.agents.enqueue(
-            &e.session,
-            EnqueueRequest {
-                text: e.text.clone(),
-                metadata,
-                idempotency_key: e.idempotency_key.clone(),
-                source: format!("webhook:{}", plugin.name()),
-            },
-        )?;
+        let r = app.session(&e.session)?.agent.enqueue(EnqueueRequest {
+            text: e.text.clone(),
+            metadata,
+            idempotency_key: e.idempotency_key.clone(),
+            source: format!("webhook:{}", plugin.name()),
+        })?;
         ids.push(r.id);
     }
     let mut resp = Response::builder().status(StatusCode::from_u16(reply.response.status).unwrap_or(StatusCode::OK));

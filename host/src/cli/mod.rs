@@ -174,7 +174,7 @@ pub enum Command {
     #[command(subcommand)]
     Plugins(plugins_cmd::PluginsCommand),
     /// A fake coding agent for the terminal (no API key): the `demo` provider runs it.
-    DemoAgent(crate::demo_agent::DemoArgs),
+    DemoAgent(wasmux_demo_agent::DemoArgs),
     /// Run an agent that speaks a protocol on stdio inside a pane: its
     /// output goes to DIR/protocol.jsonl and is shown readably; lines on
     /// DIR/bridge.sock go to its stdin. Providers start this themselves.
@@ -279,7 +279,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             quiet_on_broken_pipe();
             plugins_cmd::run(cmd, &daemon).await
         }
-        Command::DemoAgent(args) => Ok(crate::demo_agent::main(args)),
+        Command::DemoAgent(args) => Ok(wasmux_demo_agent::main(args)),
         Command::Bridge { dir, agent } => Ok(crate::bridge::run(&dir, &agent)),
         Command::Plugin(cmd) => {
             init_tracing("warn");

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use super::CliError;
-use crate::events::{agent_event, event_json, state_event, state_names};
+use crate::events::{Envelope, Event, StateInfo};
 use crate::plugin_build::{self, Lang, templates};
 use crate::plugins::cache::CompileCache;
 use crate::plugins::engine::PluginEngine;
@@ -204,9 +204,9 @@ struct Printer {
 }
 
 impl Printer {
-    fn event(&mut self, kind: &str, fields: Value) {
+    fn event(&mut self, event: Event) {
         self.seq += 1;
-        println!("{}", event_json(self.seq, &self.session, 0, kind, fields));
+        println!("{}", Envelope::new(&self.session, self.seq, 0, event).json());
     }
 
     fn note(&self, v: Value) {
@@ -217,13 +217,10 @@ impl Printer {
 
     fn update(&mut self, u: Update) {
         for e in &u.events {
-            let (k, f) = agent_event(e);
-            self.event(k, f);
+            self.event(Event::from(e));
         }
         if let Some(s) = &u.state {
-            let (value, source) = state_names(s);
-            let (k, f) = state_event(&value, &source, s.tool.as_deref());
-            self.event(k, f);
+            self.event(Event::state(&StateInfo::from(s)));
         }
         if !u.actions.is_empty() {
             self.note(json!({"actions": format!("{:?}", u.actions)}));

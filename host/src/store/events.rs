@@ -3,6 +3,7 @@
 use rusqlite::params;
 
 use super::{Store, StoreError};
+use crate::events::{Envelope, Event, StateInfo, StoredEvent};
 
 /// Events kept per session; older ones are pruned.
 pub const EVENTS_KEPT: u64 = 20_000;
@@ -17,23 +18,23 @@ impl Store {
         )? as u64)
     }
 
-    /// Insert events (seq, ts, type, JSON body) in one transaction.
-    pub fn event_insert(&self, session: &str, events: &[(u64, u64, &str, String)]) -> Result<(), StoreError> {
+    /// Insert events in one transaction.
+    pub fn event_insert(&self, session: &str, events: &[StoredEvent]) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         {
             let mut stmt =
                 tx.prepare_cached("INSERT INTO events (session, seq, ts, type, body) VALUES (?1, ?2, ?3, ?4, ?5)")?;
-            for (seq, ts, kind, body) in events {
-                stmt.execute(params![session, *seq as i64, *ts as i64, kind, body])?;
+            for e in events {
+                stmt.execute(params![session, e.seq as i64, e.ts as i64, e.kind, e.body])?;
             }
-            if let Some((last, ..)) = events.last()
+            if let Some(last) = events.last().map(|e| e.seq)
                 && last % 1000 == 0
-                && *last > EVENTS_KEPT
+                && last > EVENTS_KEPT
             {
                 tx.execute(
                     "DELETE FROM events WHERE session = ?1 AND seq <= ?2",
-                    params![session, (*last - EVENTS_KEPT) as i64],
+                    params![session, (last - EVENTS_KEPT) as i64],
                 )?;
             }
         }
@@ -66,8 +67,8 @@ impl Store {
 }
 
 impl Store {
-    /// The last stored `state` event of `session`, if any.
-    pub fn event_last_state(&self, session: &str) -> Result<Option<serde_json::Value>, StoreError> {
+    /// The state of the last stored `state` event of `session`, if any.
+    pub fn event_last_state(&self, session: &str) -> Result<Option<StateInfo>, StoreError> {
         use rusqlite::OptionalExtension;
         let body: Option<String> = self
             .conn()
@@ -77,6 +78,18 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()?;
-        Ok(body.and_then(|b| serde_json::from_str(&b).ok()))
+        Ok(body.and_then(|b| match Envelope::parse(0, b) {
+            Envelope {
+                event: Event::State { value, source, tool },
+                ts,
+                ..
+            } => Some(StateInfo {
+                value,
+                source,
+                tool,
+                ts,
+            }),
+            _ => None,
+        }))
     }
 }

@@ -3,23 +3,8 @@
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::{Store, StoreError};
-
-/// Message statuses.
-pub mod status {
-    /// Waiting its turn.
-    pub const QUEUED: &str = "queued";
-    /// Delivered; the turn runs.
-    pub const RUNNING: &str = "running";
-    /// The turn completed.
-    pub const DONE: &str = "done";
-    /// The turn failed (timeout, agent exit, delivery error, daemon restart).
-    pub const FAILED: &str = "failed";
-    /// The turn was interrupted.
-    pub const ABORTED: &str = "aborted";
-    /// Removed before it started.
-    pub const CANCELLED: &str = "cancelled";
-}
+use super::{MessageStatus, Store, StoreError};
+use crate::events::StoredEvent;
 
 /// A message as stored.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -35,7 +20,7 @@ pub struct MessageRow {
     #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
     /// queued, running, done, failed, aborted or cancelled.
-    pub status: String,
+    pub status: MessageStatus,
     /// Dedupe key, if given.
     pub idempotency_key: Option<String>,
     /// Where it came from (`api`, `steer`, `webhook:<plugin>`, …).
@@ -104,13 +89,13 @@ pub struct NewMessage<'a> {
 impl Store {
     /// Insert a queued message (committed before returning), deduping by key
     /// and enforcing the cap, in one transaction.
-    /// `event` builds the `message-queued` event row `(seq, ts, type, json)`
-    /// for a new message; it is inserted in the same transaction, so the
-    /// message and its event commit together (one fsync).
+    /// `event` builds the `message-queued` event row for a new message; it
+    /// is inserted in the same transaction, so the message and its event
+    /// commit together (one fsync).
     pub fn message_enqueue(
         &self,
         m: &NewMessage<'_>,
-        event: impl FnOnce(&MessageRow, usize) -> (u64, u64, String, String),
+        event: impl FnOnce(&MessageRow, usize) -> StoredEvent,
     ) -> Result<Enqueued, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -158,10 +143,10 @@ impl Store {
             params![m.id],
             row,
         )?;
-        let (seq, ts, kind, body) = event(&inserted, queued + 1);
+        let e = event(&inserted, queued + 1);
         tx.execute(
             "INSERT INTO events (session, seq, ts, type, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![m.session, seq as i64, ts as i64, kind, body],
+            params![m.session, e.seq as i64, e.ts as i64, e.kind, e.body],
         )?;
         tx.commit()?;
         self.queued().insert(m.session.to_string(), queued + 1);
@@ -212,52 +197,73 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Move `id` from `from` to `to` (with timestamps/response/error);
-    /// false if it was not in `from`.
+    /// Move `id` from `from` to `to` (with timestamps, response, error);
+    /// false if it was not in `from`. A move the queue does not allow
+    /// ([`MessageStatus::transition`]) is an error, whatever the row says.
     pub fn message_transition(
         &self,
         id: &str,
-        from: &str,
-        to: &str,
+        from: MessageStatus,
+        to: MessageStatus,
         response: Option<&str>,
         error: Option<&str>,
     ) -> Result<bool, StoreError> {
+        MessageStatus::transition(from, to)?;
         let now = crate::util::now_ms() as i64;
+        let started = (to == MessageStatus::Running).then_some(now);
+        let finished = to.is_final().then_some(now);
         let conn = self.conn();
         let session: Option<String> = conn
             .query_row(
                 "UPDATE messages SET status = ?3,
-                 started_at = CASE WHEN ?3 = 'running' THEN ?4 ELSE started_at END,
-                 finished_at = CASE WHEN ?3 IN ('done','failed','aborted','cancelled') THEN ?4 ELSE finished_at END,
-                 response = coalesce(?5, response), error = coalesce(?6, error)
+                 started_at = CASE WHEN ?8 THEN NULL ELSE coalesce(?4, started_at) END,
+                 finished_at = coalesce(?5, finished_at),
+                 response = coalesce(?6, response), error = coalesce(?7, error)
              WHERE id = ?1 AND status = ?2 RETURNING session",
-                params![id, from, to, now, response, error],
+                params![
+                    id,
+                    from,
+                    to,
+                    started,
+                    finished,
+                    response,
+                    error,
+                    to == MessageStatus::Queued
+                ],
                 |r| r.get(0),
             )
             .optional()?;
         if let Some(s) = &session
-            && (from == status::QUEUED) != (to == status::QUEUED)
+            && (from == MessageStatus::Queued) != (to == MessageStatus::Queued)
         {
             let mut q = self.queued();
             if let Some(n) = q.get_mut(s) {
-                *n = if to == status::QUEUED {
+                *n = if to == MessageStatus::Queued {
                     *n + 1
                 } else {
                     n.saturating_sub(1)
                 };
             }
         }
-        let n = usize::from(session.is_some());
-        Ok(n == 1)
+        Ok(session.is_some())
     }
 
-    /// Cancel every queued message of `session`; their ids.
+    /// Cancel every queued message of `session`; the ids actually cancelled
+    /// (one that started meanwhile is not among them).
     pub fn message_cancel_all(&self, session: &str, reason: &str) -> Result<Vec<String>, StoreError> {
-        let ids: Vec<String> = self.message_queue(session)?.into_iter().map(|m| m.id).collect();
-        for id in &ids {
-            self.message_transition(id, status::QUEUED, status::CANCELLED, None, Some(reason))?;
+        let mut cancelled = Vec::new();
+        for m in self.message_queue(session)? {
+            if self.message_transition(
+                &m.id,
+                MessageStatus::Queued,
+                MessageStatus::Cancelled,
+                None,
+                Some(reason),
+            )? {
+                cancelled.push(m.id);
+            }
         }
-        Ok(ids)
+        Ok(cancelled)
     }
 
     /// After a restart: running messages become failed (`daemon restarted`)

@@ -11,9 +11,11 @@ mod kv;
 mod messages;
 mod sessions;
 
-pub use messages::{Enqueued, MessageRow, NewMessage, status};
+mod status;
 
-pub use sessions::SessionRow;
+pub use messages::{Enqueued, MessageRow, NewMessage};
+pub use sessions::{RowCell, SessionRow, SessionStatus};
+pub use status::{Illegal, MessageStatus};
 
 pub use kv::KV_MAX_KEY;
 pub use kv::KV_MAX_VALUE;
@@ -31,6 +33,9 @@ pub enum StoreError {
     /// A value broke a limit.
     #[error("{0}")]
     Limit(String),
+    /// A message status move the queue does not allow (a bug).
+    #[error(transparent)]
+    Illegal(#[from] Illegal),
 }
 
 /// How hard commits are pushed to disk.

@@ -29,8 +29,8 @@ pub struct SessionRow {
     pub nonce: String,
     /// Creation time, ms since epoch.
     pub created_at: u64,
-    /// `running` or `exited`.
-    pub status: String,
+    /// Whether the agent's pane runs.
+    pub status: SessionStatus,
     /// Exit code of the agent, when known.
     pub exit_code: Option<i32>,
     /// Free-form labels (`PATCH /sessions/{name}`).
@@ -40,6 +40,67 @@ pub struct SessionRow {
     /// The tmux pane id (`%3`) of the agent's pane, from the command that
     /// created it; `None` for rows written before pane ids were stored.
     pub pane: Option<String>,
+}
+
+/// Whether a session's agent runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionStatus {
+    /// The pane and its agent run.
+    Running,
+    /// The agent ended (its pane is gone).
+    Exited,
+}
+
+impl SessionStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Running => "running",
+            SessionStatus::Exited => "exited",
+        }
+    }
+}
+
+impl rusqlite::types::ToSql for SessionStatus {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl rusqlite::types::FromSql for SessionStatus {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        match v.as_str()? {
+            "running" => Ok(SessionStatus::Running),
+            "exited" => Ok(SessionStatus::Exited),
+            other => Err(rusqlite::types::FromSqlError::Other(
+                format!("unknown session status {other:?}").into(),
+            )),
+        }
+    }
+}
+
+/// A session's row shared by its terminal and agent halves; each field has
+/// one writer (size, pane, status, exit code: the terminal; launch: the
+/// agent; labels: the registry).
+#[derive(Debug)]
+pub struct RowCell(std::sync::Mutex<SessionRow>);
+
+impl RowCell {
+    /// A cell holding `row`.
+    pub fn new(row: SessionRow) -> RowCell {
+        RowCell(std::sync::Mutex::new(row))
+    }
+
+    /// A copy of the row.
+    pub fn get(&self) -> SessionRow {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Change the row in place.
+    pub fn update<R>(&self, f: impl FnOnce(&mut SessionRow) -> R) -> R {
+        f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
 }
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {

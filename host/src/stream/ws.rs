@@ -61,7 +61,7 @@ pub async fn handler(
     Ok(ws
         .max_message_size(MAX_CLIENT_MESSAGE)
         .on_upgrade(move |socket| async move {
-            let _guard = session.stream_guard();
+            let _guard = session.terminal.stream_guard();
             if let Err(e) = run(app, session, socket).await {
                 tracing::debug!(error = %e, "stream closed");
             }
@@ -77,7 +77,7 @@ fn frame(seq: u64, data: &[u8]) -> Message {
 }
 
 fn state_message(session: &Session) -> Message {
-    let s = session.state.borrow().clone();
+    let s = session.agent.state();
     Message::Text(
         serde_json::json!({"type": "state", "value": s.value, "source": s.source, "tool": s.tool, "ts": s.ts})
             .to_string()
@@ -89,11 +89,11 @@ type WsResult = Result<(), axum::Error>;
 
 async fn run(app: AppState, session: Arc<Session>, socket: WebSocket) -> WsResult {
     let (mut tx, mut rx) = socket.split();
-    let mut live = session.subscribe();
-    let mut state_rx = session.state.subscribe();
+    let mut live = session.terminal.subscribe();
+    let mut state_rx = session.agent.state_watch();
     state_rx.borrow_and_update();
-    let mut exit_rx = session.exit.subscribe();
-    let meta = session.log.meta();
+    let mut exit_rx = session.terminal.exit_watch();
+    let meta = session.terminal.log.meta();
     let row = session.row();
     let hello = SessionMeta {
         kind: "session-meta",
@@ -115,14 +115,14 @@ async fn run(app: AppState, session: Arc<Session>, socket: WebSocket) -> WsResul
     ping.tick().await;
     loop {
         if let Some(n) = next {
-            let meta = session.log.meta();
+            let meta = session.terminal.log.meta();
             if n <= meta.last_seq {
-                let chunks = match session.log.read_from(n, REPLAY_BATCH) {
+                let chunks = match session.terminal.log.read_from(n, REPLAY_BATCH) {
                     Ok(c) => c,
                     Err(e) => {
                         tx.send(Message::Text(error("log_unavailable", e.to_string()).into()))
                             .await?;
-                        return close(&mut tx, session.exited().and_then(|e| e.code)).await;
+                        return close(&mut tx, session.terminal.exited().and_then(|e| e.code)).await;
                     }
                 };
                 if let Some(first) = chunks.first()
@@ -145,8 +145,8 @@ async fn run(app: AppState, session: Arc<Session>, socket: WebSocket) -> WsResul
                 }
                 continue;
             }
-            if session.exited().is_some() {
-                return close(&mut tx, session.exited().and_then(|e| e.code)).await;
+            if session.terminal.exited().is_some() {
+                return close(&mut tx, session.terminal.exited().and_then(|e| e.code)).await;
             }
         }
         tokio::select! {
@@ -224,7 +224,7 @@ async fn handle(
             if next.is_some() {
                 Some(error("bad_message", "already resumed; reconnect to start over"))
             } else {
-                let meta = session.log.meta();
+                let meta = session.terminal.log.meta();
                 let last_seq = if epoch.as_ref().is_some_and(|e| *e != meta.epoch) {
                     None
                 } else {
@@ -256,7 +256,7 @@ async fn handle(
                 }
             }
         }
-        ClientMessage::SnapshotRequest {} => Some(match session.snapshot().await {
+        ClientMessage::SnapshotRequest {} => Some(match session.terminal.snapshot().await {
             Ok(s) => {
                 let mut v = serde_json::to_value(&s).unwrap_or_default();
                 v["type"] = "snapshot".into();
@@ -272,7 +272,11 @@ async fn handle(
                 ))
             } else {
                 reply(
-                    session.send_text(data.as_bytes()).await.map_err(|e| e.to_string()),
+                    session
+                        .terminal
+                        .send_text(data.as_bytes())
+                        .await
+                        .map_err(|e| e.to_string()),
                     "input_failed",
                 )
             }
@@ -281,14 +285,14 @@ async fn handle(
             if keys.is_empty() || keys.len() > 64 {
                 Some(error("bad_message", "keys must hold 1 to 64 key names"))
             } else {
-                reply(session.send_keys(&keys).await.map_err(|e| e.to_string()), "keys_failed")
+                reply(
+                    session.terminal.send_keys(&keys).await.map_err(|e| e.to_string()),
+                    "keys_failed",
+                )
             }
         }
-        ClientMessage::Resize { cols, rows } => match session.resize(cols, rows).await {
-            Ok(()) => {
-                app.sessions.record_size(&session.name, cols, rows);
-                None
-            }
+        ClientMessage::Resize { cols, rows } => match session.terminal.resize(cols, rows).await {
+            Ok(()) => None,
             Err(e) => Some(error("resize_failed", e.to_string())),
         },
         ClientMessage::PermissionAnswer {

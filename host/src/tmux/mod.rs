@@ -151,6 +151,21 @@ pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
+/// Quote a whole argument for tmux's command parser: double quotes with
+/// `\`, `"` and `$` escaped.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        if matches!(c, '\\' | '"' | '$') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
 /// Session names: `[A-Za-z0-9_-]{1,64}`. They can't traverse paths or act
 /// as tmux targets (`a:1.2`), and are used as directory names.
 pub fn validate_session_name(name: &str) -> Result<(), String> {
@@ -181,6 +196,11 @@ mod tests {
         for bad in ["", "a:1.2", "../x", "a b", "a/b", "x;y", "é", &"a".repeat(65)] {
             assert!(validate_session_name(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn tmux_quoting() {
+        assert_eq!(quote(r#"exec a "b" $HOME \x"#), r#""exec a \"b\" \$HOME \\x""#);
     }
 
     #[test]

@@ -8,9 +8,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::launch::ExitScanner;
+use super::Terminal;
 use super::raw::RawReader;
-use super::{ExitInfo, Session, StateInfo};
+use super::script::ExitScanner;
 use crate::outlog::MAX_CHUNK;
 use crate::tmux::client::ControlClient;
 
@@ -31,7 +31,7 @@ pub enum Ended {
 
 /// Ingest until the control client exits.
 pub async fn run(
-    session: Arc<Session>,
+    session: &Arc<Terminal>,
     control: Arc<ControlClient>,
     reader: &mut RawReader,
     nonce: String,
@@ -64,7 +64,7 @@ pub async fn run(
             }
             None => None,
         };
-        if let Err(e) = ingest_available(&session, reader, target, &mut splits, &mut scanner, &mut recent_tail) {
+        if let Err(e) = ingest_available(session, reader, target, &mut splits, &mut scanner, &mut recent_tail) {
             tracing::error!(session = %session.name, error = %e, "ingesting output failed");
         }
         let lagging = target.is_some_and(|t| reader.pos() < t);
@@ -110,7 +110,7 @@ pub async fn run(
                 // The pane is gone or the client died: give the sink a moment
                 // to write its last bytes, then take everything recorded.
                 tokio::time::sleep(Duration::from_millis(200)).await;
-                let _ = ingest_available(&session, reader, None, &mut splits, &mut scanner, &mut recent_tail);
+                let _ = ingest_available(session, reader, None, &mut splits, &mut scanner, &mut recent_tail);
                 reader.discard_before(reader.pos());
                 let reason = exited.borrow().clone().unwrap_or_default();
                 tracing::info!(session = %session.name, reason = %reason, "control client exited");
@@ -123,7 +123,7 @@ pub async fn run(
 
 /// Append every recorded byte (up to `target`, split at `splits`).
 fn ingest_available(
-    session: &Session,
+    session: &Terminal,
     reader: &mut RawReader,
     target: Option<u64>,
     splits: &mut std::collections::VecDeque<u64>,
@@ -158,12 +158,7 @@ fn ingest_available(
         session.ingested.send_replace(reader.pos());
         if let Some(code) = scanner.scan(&data) {
             tracing::info!(session = %session.name, code, "agent exited");
-            session.update_row(|r| {
-                r.exit_code = Some(code);
-                r.status = "exited".into();
-            });
-            session.set_state(StateInfo::new("exited", "process", None));
-            session.exit.send_replace(Some(ExitInfo { code: Some(code) }));
+            session.report_exit(Some(code));
         }
         let _ = session.live.send(chunk);
     }

@@ -9,7 +9,7 @@ use base64::Engine;
 use serde::Serialize;
 use std::time::Duration;
 
-use super::Session;
+use super::Terminal;
 use crate::tmux::TmuxError;
 
 /// A snapshot message body.
@@ -43,10 +43,11 @@ pub struct Cursor {
     pub y: u16,
 }
 
-impl Session {
+impl Terminal {
     /// Capture the screen.
     pub async fn snapshot(&self) -> Result<Snapshot, TmuxError> {
-        let (control, pane) = self.control()?;
+        let p = self.pane()?;
+        let (control, pane) = (p.control, p.id);
         let aligned = self.ingest.lock().unwrap_or_else(|p| p.into_inner()).aligned;
         if aligned.is_none() {
             // Wait (briefly) for a quiet moment so the last seq matches.

@@ -1,7 +1,7 @@
 //! The script a session's pane runs: the agent's command under a wrapper
 //! that prints a nonce'd exit marker with the exit status and keeps the pty
 //! open one more second (tmux 3.3a drops the last kilobytes of output of a
-//! pane whose program exits at once).
+//! pane whose program exits at once), and the scanner that finds the marker.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -44,7 +44,7 @@ pub fn write_script(
     ));
     s.push_str("sleep 1\n");
     let path = dir.join("launch.sh");
-    crate::plugins::cache::write_private(&path, s.as_bytes())?;
+    crate::util::write_private(&path, s.as_bytes())?;
     Ok(path)
 }
 
@@ -58,7 +58,7 @@ pub fn write_agent_script(dir: &Path, argv: &[String], env: &BTreeMap<String, St
     s.push_str("exec ");
     s.push_str(&cmd.join(" "));
     s.push('\n');
-    crate::plugins::cache::write_private(&dir.join("agent.sh"), s.as_bytes())
+    crate::util::write_private(&dir.join("agent.sh"), s.as_bytes())
 }
 
 /// Environment variable names: `[A-Za-z_][A-Za-z0-9_]*`.
@@ -134,75 +134,5 @@ mod tests {
         assert!(!valid_env_name("1X"));
         assert!(!valid_env_name("A-B"));
         assert!(!valid_env_name(""));
-    }
-}
-
-/// What placeholders in a launch spec stand for.
-pub struct LaunchContext<'a> {
-    /// The running wasmux binary.
-    pub exe: &'a Path,
-    /// Session name.
-    pub session: &'a str,
-    /// The session's directory in the state dir.
-    pub session_dir: &'a Path,
-    /// The session UUID.
-    pub uuid: &'a str,
-    /// Working directory.
-    pub cwd: &'a str,
-}
-
-/// Claude Code's project directory name for `cwd`: every character that is
-/// not a letter or digit becomes `-` (`/home/u/my.app` → `-home-u-my-app`).
-pub fn cwd_slug(cwd: &str) -> String {
-    cwd.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect()
-}
-
-impl LaunchContext<'_> {
-    /// Replace `{wasmux}`, `{session}`, `{session-dir}`, `{uuid}`, `{cwd}` and
-    /// `{cwd-slug}` in `s`.
-    pub fn expand(&self, s: &str) -> String {
-        s.replace("{wasmux}", &self.exe.to_string_lossy())
-            .replace("{session-dir}", &self.session_dir.to_string_lossy())
-            .replace("{session}", self.session)
-            .replace("{uuid}", self.uuid)
-            .replace("{cwd-slug}", &cwd_slug(self.cwd))
-            .replace("{cwd}", self.cwd)
-    }
-}
-
-/// A launch spec with placeholders expanded and the bridge applied.
-#[derive(Debug, Clone)]
-pub struct ResolvedLaunch {
-    /// argv run in the pane.
-    pub command: Vec<String>,
-    /// Environment from the provider.
-    pub env: Vec<(String, String)>,
-    /// Transcript path pattern (expanded), if any.
-    pub transcript: Option<String>,
-    /// Whether the agent runs under `wasmux bridge`.
-    pub bridge: bool,
-}
-
-/// Expand `spec` for `ctx`; bridge sessions run `{wasmux} bridge --dir <session-dir> -- <command>`.
-pub fn resolve(spec: &crate::plugins::provider_instance::LaunchSpec, ctx: &LaunchContext<'_>) -> ResolvedLaunch {
-    let mut command: Vec<String> = spec.command.iter().map(|a| ctx.expand(a)).collect();
-    if spec.bridge {
-        let mut c = vec![
-            ctx.exe.to_string_lossy().into_owned(),
-            "bridge".into(),
-            "--dir".into(),
-            ctx.session_dir.to_string_lossy().into_owned(),
-            "--".into(),
-        ];
-        c.append(&mut command);
-        command = c;
-    }
-    ResolvedLaunch {
-        command,
-        env: spec.env.iter().map(|(k, v)| (k.clone(), ctx.expand(v))).collect(),
-        transcript: spec.transcript.as_ref().map(|t| ctx.expand(&t.pattern)),
-        bridge: spec.bridge,
     }
 }
