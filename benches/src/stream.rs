@@ -1,4 +1,4 @@
-//! A WebSocket client of `GET /sessions/{name}/stream` (PROTOCOL.md §1) and
+//! A WebSocket client of `GET /sessions/{name}/stream` (docs/protocol.md §1) and
 //! the replay measurement.
 
 use std::time::{Duration, Instant};

@@ -21,3 +21,4 @@ pub mod stream;
 pub mod terminal;
 pub mod tmux;
 pub mod util;
+pub mod watch;

@@ -2,7 +2,6 @@
 //! SIGINT/SIGTERM.
 
 use anyhow::{Context, Result, bail};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -38,98 +37,134 @@ fn lock_state_dir(dir: &Path) -> Result<std::fs::File> {
         .truncate(false)
         .write(true)
         .open(dir.join("daemon.lock"))?;
-    // SAFETY: flock on an fd we own.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc != 0 {
-        bail!(
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
             "another wasmux daemon is using the state dir {} (daemon.lock is held)",
             dir.display()
-        );
+        ),
+        Err(std::fs::TryLockError::Error(e)) => Err(e).context("locking daemon.lock"),
     }
-    Ok(file)
 }
 
-/// Run the daemon with `config` until a shutdown signal.
+/// Run the daemon with `config` until SIGTERM or SIGINT: start, bind the
+/// configured address, serve.
 pub async fn run(config: Config) -> Result<()> {
-    let config = Arc::new(config);
-    let state_dir = config.state_dir();
-    create_private_dir(&state_dir).with_context(|| format!("creating state dir {}", state_dir.display()))?;
-    let _lock = lock_state_dir(&state_dir)?;
-    tracing::info!(state_dir = %state_dir.display(), "starting wasmux {}", env!("CARGO_PKG_VERSION"));
-
-    let auth = Auth::load_or_create(&state_dir).context("loading the API token")?;
-    let store =
-        Arc::new(Store::open(&state_dir.join("wasmux.db"), config.store.durability).context("opening the database")?);
-    let engine = Arc::new(PluginEngine::new()?);
-    let cache = CompileCache::new(Some(state_dir.join("cache/components")), engine.fingerprint())
-        .context("creating the compile cache")?;
-    let plugins_dir = config.plugins_dir();
-    std::fs::create_dir_all(&plugins_dir).with_context(|| format!("creating {}", plugins_dir.display()))?;
-    let registry = Arc::new(PluginRegistry::new(
-        engine,
-        cache,
-        store.clone(),
-        config.clone(),
-        Some(plugins_dir.clone()),
-    ));
-
-    let started = std::time::Instant::now();
-    registry.load_embedded().await;
-    registry.scan(false).await;
-    let all = registry.all();
-    let compiled = all
-        .iter()
-        .filter(|p| p.cache == crate::plugins::cache::CacheOutcome::Compiled)
-        .count();
-    tracing::info!(
-        loaded = all.len(),
-        compiled,
-        cached = all.len() - compiled,
-        ms = started.elapsed().as_millis() as u64,
-        plugins_dir = %plugins_dir.display(),
-        "plugins ready"
-    );
-
-    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(registry.clone().watch(shutdown_rx.clone()));
-
-    let sessions = Registry::new(&state_dir, store.clone(), registry.clone(), config.clone())?;
-    sessions.restore().await.context("restoring sessions")?;
-    tracing::info!(sessions = sessions.list().len(), tmux_socket = %sessions.tmux().socket().display(), "sessions restored");
-
-    let app = Arc::new(App {
-        config: config.clone(),
-        auth,
-        plugins: registry,
-        store,
-        sessions,
-        started_at: crate::util::now_ms(),
-    });
-    let listener = tokio::net::TcpListener::bind(config.listen)
+    let listen = config.listen;
+    let server = Server::start(config).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .with_context(|| format!("binding {}", config.listen))?;
-    let addr = listener.local_addr()?;
-    let info = DaemonInfo {
-        pid: std::process::id(),
-        addr,
-    };
-    write_private(&info_path(&state_dir), &serde_json::to_vec(&info)?)?;
-    if !addr.ip().is_loopback() {
-        tracing::warn!(%addr, "listening on a non-loopback address: anyone who can reach it and holds the token controls your agents");
-    }
-    tracing::info!(%addr, token_file = %state_dir.join("token").display(), "listening");
+        .with_context(|| format!("binding {listen}"))?;
+    server.serve(listener, shutdown_signal()).await
+}
 
-    let router = api::router(app);
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
-    let _ = shutdown_tx.send(true);
-    let _ = std::fs::remove_file(info_path(&state_dir));
-    tracing::info!("stopped");
-    Ok(())
+/// A daemon that has opened its state, loaded its plugins and restored its
+/// sessions, ready to serve on any listener (tests run it in-process).
+pub struct Server {
+    app: api::AppState,
+    state_dir: PathBuf,
+    shutdown_tx: tokio::sync::watch::Sender<bool>,
+    _lock: std::fs::File,
+}
+
+impl Server {
+    /// Open the state dir (exclusively), the store and the plugins, and
+    /// re-attach the sessions a previous daemon left.
+    pub async fn start(config: Config) -> Result<Server> {
+        let config = Arc::new(config);
+        let state_dir = config.state_dir();
+        create_private_dir(&state_dir).with_context(|| format!("creating state dir {}", state_dir.display()))?;
+        let lock = lock_state_dir(&state_dir)?;
+        tracing::info!(state_dir = %state_dir.display(), "starting wasmux {}", env!("CARGO_PKG_VERSION"));
+
+        let auth = Auth::load_or_create(&state_dir).context("loading the API token")?;
+        let store = Arc::new(
+            Store::open(&state_dir.join("wasmux.db"), config.store.durability).context("opening the database")?,
+        );
+        let engine = Arc::new(PluginEngine::new()?);
+        let cache = CompileCache::new(Some(state_dir.join("cache/components")), engine.fingerprint())
+            .context("creating the compile cache")?;
+        let plugins_dir = config.plugins_dir();
+        std::fs::create_dir_all(&plugins_dir).with_context(|| format!("creating {}", plugins_dir.display()))?;
+        let registry = Arc::new(PluginRegistry::new(
+            engine,
+            cache,
+            store.clone(),
+            config.clone(),
+            Some(plugins_dir.clone()),
+        ));
+
+        let started = std::time::Instant::now();
+        registry.load_embedded().await;
+        registry.scan(false).await;
+        let all = registry.all();
+        let compiled = all
+            .iter()
+            .filter(|p| p.cache == crate::plugins::cache::CacheOutcome::Compiled)
+            .count();
+        tracing::info!(
+            loaded = all.len(),
+            compiled,
+            cached = all.len() - compiled,
+            ms = started.elapsed().as_millis() as u64,
+            plugins_dir = %plugins_dir.display(),
+            "plugins ready"
+        );
+
+        let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(registry.clone().watch(shutdown_rx));
+
+        let sessions = Registry::new(&state_dir, store.clone(), registry.clone(), config.clone())?;
+        sessions.restore().await.context("restoring sessions")?;
+        tracing::info!(sessions = sessions.list().len(), tmux_socket = %sessions.tmux().socket().display(), "sessions restored");
+
+        let app = Arc::new(App {
+            config,
+            auth,
+            plugins: registry,
+            store,
+            sessions,
+            started_at: crate::util::now_ms(),
+        });
+        Ok(Server {
+            app,
+            state_dir,
+            shutdown_tx,
+            _lock: lock,
+        })
+    }
+
+    /// The shared state the handlers see.
+    pub fn app(&self) -> &api::AppState {
+        &self.app
+    }
+
+    /// Serve the API on `listener` until `shutdown` completes; writes
+    /// `daemon.json` while serving and removes it after.
+    pub async fn serve(self, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+        let addr = listener.local_addr()?;
+        let info = DaemonInfo {
+            pid: std::process::id(),
+            addr,
+        };
+        write_private(&info_path(&self.state_dir), &serde_json::to_vec(&info)?)?;
+        if !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "listening on a non-loopback address: anyone who can reach it and holds the token controls your agents");
+        }
+        tracing::info!(%addr, token_file = %self.state_dir.join("token").display(), "listening");
+
+        let router = api::router(self.app.clone());
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
+        let _ = self.shutdown_tx.send(true);
+        let _ = std::fs::remove_file(info_path(&self.state_dir));
+        tracing::info!("stopped");
+        Ok(())
+    }
 }
 
 async fn shutdown_signal() {

@@ -14,7 +14,9 @@ use super::Agent;
 /// Longest line accepted; longer ones are skipped with a warning.
 const MAX_LINE: usize = 8 << 20;
 
-/// `*` matches any run of characters within one name.
+/// `*` matches any run of characters within one name. Written by hand rather
+/// than with the `glob` crate on purpose: patterns embed users' paths, which
+/// may hold `?`, `[` or `{`, and here only `*` may be syntax.
 fn wildcard(pat: &str, name: &str) -> bool {
     let parts: Vec<&str> = pat.split('*').collect();
     if parts.len() == 1 {

@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod plugins;
 pub mod sessions;
+pub mod stream;
 pub mod webhooks;
 
 use axum::Router;
@@ -60,13 +61,10 @@ pub fn router(app: AppState) -> Router {
         .layer(middleware::from_fn_with_state(app.clone(), auth_mw::require_token));
     Router::new()
         .merge(health::public_routes())
-        // Authenticates itself: bearer header or single-use ticket.
         // Authenticated by the webhook plugin (signatures), not the token.
         .route("/webhooks/{route}", axum::routing::post(webhooks::webhook))
-        .route(
-            "/sessions/{name}/stream",
-            axum::routing::get(crate::stream::ws::handler),
-        )
+        // Authenticates itself: bearer header or single-use ticket.
+        .route("/sessions/{name}/stream", axum::routing::get(stream::handler))
         .merge(protected)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(app.config.limits.body_bytes))

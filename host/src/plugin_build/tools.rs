@@ -92,7 +92,6 @@ fn version_of(program: &str, args: &[&str], missing: &str) -> Result<String> {
 /// An exclusive lock on `path` for the life of the returned file, so
 /// concurrent builds (test threads, two terminals) install tools once.
 pub fn lock(path: &Path) -> Result<std::fs::File> {
-    use std::os::fd::AsRawFd;
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -102,10 +101,8 @@ pub fn lock(path: &Path) -> Result<std::fs::File> {
         .write(true)
         .open(path)
         .with_context(|| format!("opening lock {}", path.display()))?;
-    // SAFETY: flock on a descriptor we own; released when `file` closes.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        bail!("locking {}: {}", path.display(), std::io::Error::last_os_error());
-    }
+    // Released when `file` closes.
+    file.lock().with_context(|| format!("locking {}", path.display()))?;
     Ok(file)
 }
 

@@ -1,4 +1,5 @@
-//! The terminal stream: `GET /sessions/{name}/stream` (PROTOCOL.md §1).
+//! The terminal stream protocol and its connection loop (docs/protocol.md §1);
+//! the HTTP route that upgrades to it lives in `api::stream`.
 
 pub mod protocol;
 pub mod ws;

@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::events::StateInfo;
+use crate::terminal::Snapshot;
+
 /// Client → server messages.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
@@ -45,13 +48,56 @@ pub enum ClientMessage {
     },
 }
 
-/// `session-meta`, sent first on connect.
+/// Server → client text messages.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum ServerMessage {
+    /// Sent first on connect.
+    SessionMeta(SessionMeta),
+    /// The agent state, sent on connect and on every change.
+    State(StateInfo),
+    /// Chunks `from..=to` were dropped by retention.
+    Gap {
+        /// First missing seq.
+        from: u64,
+        /// Last missing seq.
+        to: u64,
+    },
+    /// A request failed; the connection stays open.
+    Error {
+        /// Machine-readable code (`bad_message`, `bad_cursor`, …).
+        code: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The session ended; a close frame follows.
+    Exit {
+        /// The agent's exit code, if it exited by itself.
+        code: Option<i32>,
+    },
+    /// The screen, answering `snapshot-request`.
+    Snapshot(Snapshot),
+}
+
+impl ServerMessage {
+    /// An [`ServerMessage::Error`].
+    pub fn error(code: &str, message: impl Into<String>) -> ServerMessage {
+        ServerMessage::Error {
+            code: code.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// The JSON text of the message.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("server messages always serialize")
+    }
+}
+
+/// The body of `session-meta`.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionMeta {
-    /// Always `session-meta`.
-    #[serde(rename = "type")]
-    pub kind: &'static str,
     /// Session name.
     pub name: String,
     /// Provider.
@@ -70,12 +116,49 @@ pub struct SessionMeta {
     pub last_seq: u64,
 }
 
-/// An error message (the connection stays open).
-pub fn error(code: &str, message: impl Into<String>) -> String {
-    serde_json::json!({"type": "error", "code": code, "message": message.into()}).to_string()
-}
-
 /// RFC 3339 time of `ms` since the epoch.
 pub fn rfc3339(ms: u64) -> String {
     humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn server_messages_keep_their_wire_shape() {
+        let v = |m: ServerMessage| serde_json::from_str::<serde_json::Value>(&m.to_json()).unwrap();
+        assert_eq!(v(ServerMessage::Gap { from: 1, to: 9 }), json!({"type": "gap", "from": 1, "to": 9}));
+        assert_eq!(v(ServerMessage::Exit { code: None }), json!({"type": "exit", "code": null}));
+        assert_eq!(
+            v(ServerMessage::error("bad_message", "no")),
+            json!({"type": "error", "code": "bad_message", "message": "no"})
+        );
+        let state = StateInfo {
+            value: crate::events::AgentState::Idle,
+            source: crate::events::StateSource::Screen,
+            tool: None,
+            ts: 5,
+        };
+        assert_eq!(
+            v(ServerMessage::State(state)),
+            json!({"type": "state", "value": "idle", "source": "screen", "tool": null, "ts": 5})
+        );
+        let meta = SessionMeta {
+            name: "a".into(),
+            provider: "shell".into(),
+            created_at: rfc3339(0),
+            cols: 80,
+            rows: 24,
+            epoch: "e".into(),
+            first_seq: 1,
+            last_seq: 0,
+        };
+        assert_eq!(
+            v(ServerMessage::SessionMeta(meta)),
+            json!({"type": "session-meta", "name": "a", "provider": "shell", "createdAt": "1970-01-01T00:00:00Z",
+                   "cols": 80, "rows": 24, "epoch": "e", "firstSeq": 1, "lastSeq": 0})
+        );
+    }
 }

@@ -4,69 +4,42 @@
 //! broadcast; a client that falls behind (or lags the broadcast) is caught
 //! up from the log instead of buffering in memory.
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures::{FutureExt, SinkExt, StreamExt};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::protocol::{ClientMessage, SessionMeta, error, rfc3339};
-use crate::api::{ApiError, AppState};
+use super::protocol::{ClientMessage, ServerMessage, SessionMeta, rfc3339};
 use crate::session::Session;
 
 /// Most bytes of chunks read from the log per catch-up batch.
 const REPLAY_BATCH: usize = 1 << 20;
 /// Largest client message accepted.
-const MAX_CLIENT_MESSAGE: usize = 256 * 1024;
+pub const MAX_CLIENT_MESSAGE: usize = 256 * 1024;
+/// Largest `input` text accepted.
+pub const MAX_INPUT: usize = 64 * 1024;
 /// Keep-alive ping interval.
 const PING_EVERY: Duration = Duration::from_secs(20);
 
-/// Query of the stream URL.
-#[derive(Debug, serde::Deserialize)]
-pub struct StreamQuery {
-    /// Single-use ticket from `POST /auth/ticket` (browsers).
-    pub ticket: Option<String>,
+/// Answers `permission-answer` messages. The API implements it, so an
+/// answer over the stream fails with the same codes as the HTTP route.
+pub trait Answerer: Send + Sync + 'static {
+    /// Resolve permission `id` of `session` with `decision`; `Err((code, message))`.
+    fn answer<'a>(
+        &'a self,
+        session: &'a str,
+        id: &'a str,
+        decision: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<(), (String, String)>>;
 }
 
-/// `GET /sessions/{name}/stream`.
-pub async fn handler(
-    State(app): State<AppState>,
-    Path(name): Path<String>,
-    Query(query): Query<StreamQuery>,
-    headers: HeaderMap,
-    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
-) -> Result<Response, ApiError> {
-    let bearer = headers.get("authorization").and_then(|v| v.to_str().ok());
-    let authed = app.auth.check_header(bearer) || query.ticket.as_deref().is_some_and(|t| app.auth.redeem_ticket(t));
-    if !authed {
-        return Err(ApiError::unauthorized(
-            "send `Authorization: Bearer <token>`, or `?ticket=` from POST /auth/ticket (the token itself is never accepted in a URL)",
-        ));
+/// Serve one upgraded connection until the client leaves or the session ends.
+pub async fn serve(session: Arc<Session>, socket: WebSocket, answerer: Arc<dyn Answerer>) {
+    let _guard = session.terminal.stream_guard();
+    if let Err(e) = run(answerer, session, socket).await {
+        tracing::debug!(error = %e, "stream closed");
     }
-    if let Some(origin) = headers.get("origin").and_then(|v| v.to_str().ok())
-        && !app.config.stream.allowed_origins.iter().any(|o| o == origin)
-    {
-        return Err(ApiError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            "origin_not_allowed",
-            format!("WebSocket upgrades from origin {origin} are refused; add it to stream.allowed_origins"),
-        ));
-    }
-    let session = app.sessions.get(&name).map_err(ApiError::from)?;
-    let ws =
-        ws.map_err(|e| ApiError::bad_request("not_websocket", format!("this route speaks WebSocket only: {e}")))?;
-    Ok(ws
-        .max_message_size(MAX_CLIENT_MESSAGE)
-        .on_upgrade(move |socket| async move {
-            let _guard = session.terminal.stream_guard();
-            if let Err(e) = run(app, session, socket).await {
-                tracing::debug!(error = %e, "stream closed");
-            }
-        })
-        .into_response())
 }
 
 fn frame(seq: u64, data: &[u8]) -> Message {
@@ -76,18 +49,17 @@ fn frame(seq: u64, data: &[u8]) -> Message {
     Message::Binary(buf.into())
 }
 
+fn text(m: ServerMessage) -> Message {
+    Message::Text(m.to_json().into())
+}
+
 fn state_message(session: &Session) -> Message {
-    let s = session.agent.state();
-    Message::Text(
-        serde_json::json!({"type": "state", "value": s.value, "source": s.source, "tool": s.tool, "ts": s.ts})
-            .to_string()
-            .into(),
-    )
+    text(ServerMessage::State(session.agent.state()))
 }
 
 type WsResult = Result<(), axum::Error>;
 
-async fn run(app: AppState, session: Arc<Session>, socket: WebSocket) -> WsResult {
+async fn run(answerer: Arc<dyn Answerer>, session: Arc<Session>, socket: WebSocket) -> WsResult {
     let (mut tx, mut rx) = socket.split();
     let mut live = session.terminal.subscribe();
     let mut state_rx = session.agent.state_watch();
@@ -96,7 +68,6 @@ async fn run(app: AppState, session: Arc<Session>, socket: WebSocket) -> WsResul
     let meta = session.terminal.log.meta();
     let row = session.row();
     let hello = SessionMeta {
-        kind: "session-meta",
         name: session.name.clone(),
         provider: row.provider.clone(),
         created_at: rfc3339(row.created_at),
@@ -106,8 +77,7 @@ async fn run(app: AppState, session: Arc<Session>, socket: WebSocket) -> WsResul
         first_seq: meta.first_seq,
         last_seq: meta.last_seq,
     };
-    tx.send(Message::Text(serde_json::to_string(&hello).unwrap_or_default().into()))
-        .await?;
+    tx.send(text(ServerMessage::SessionMeta(hello))).await?;
     tx.send(state_message(&session)).await?;
 
     let mut next: Option<u64> = None;
@@ -120,8 +90,7 @@ async fn run(app: AppState, session: Arc<Session>, socket: WebSocket) -> WsResul
                 let chunks = match session.terminal.log.read_from(n, REPLAY_BATCH) {
                     Ok(c) => c,
                     Err(e) => {
-                        tx.send(Message::Text(error("log_unavailable", e.to_string()).into()))
-                            .await?;
+                        tx.send(text(ServerMessage::error("log_unavailable", e.to_string()))).await?;
                         return close(&mut tx, session.terminal.exited().and_then(|e| e.code)).await;
                     }
                 };
@@ -129,8 +98,11 @@ async fn run(app: AppState, session: Arc<Session>, socket: WebSocket) -> WsResul
                     && first.seq > n
                 {
                     // Retention dropped chunks while we were behind.
-                    let gap = serde_json::json!({"type": "gap", "from": n, "to": first.seq - 1});
-                    tx.send(Message::Text(gap.to_string().into())).await?;
+                    tx.send(text(ServerMessage::Gap {
+                        from: n,
+                        to: first.seq - 1,
+                    }))
+                    .await?;
                 }
                 for c in chunks {
                     tx.send(frame(c.seq, &c.data)).await?;
@@ -139,7 +111,7 @@ async fn run(app: AppState, session: Arc<Session>, socket: WebSocket) -> WsResul
                 // Answer the client between batches.
                 if let Some(msg) = rx.next().now_or_never() {
                     match msg {
-                        Some(Ok(m)) => handle(&app, &session, &mut tx, &mut next, m).await?,
+                        Some(Ok(m)) => handle(&*answerer, &session, &mut tx, &mut next, m).await?,
                         _ => return Ok(()),
                     }
                 }
@@ -152,7 +124,7 @@ async fn run(app: AppState, session: Arc<Session>, socket: WebSocket) -> WsResul
         tokio::select! {
             msg = rx.next() => match msg {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(()),
-                Some(Ok(m)) => handle(&app, &session, &mut tx, &mut next, m).await?,
+                Some(Ok(m)) => handle(&*answerer, &session, &mut tx, &mut next, m).await?,
             },
             r = live.recv(), if next.is_some() => match r {
                 Ok(chunk) => {
@@ -178,10 +150,7 @@ async fn run(app: AppState, session: Arc<Session>, socket: WebSocket) -> WsResul
 }
 
 async fn close(tx: &mut futures::stream::SplitSink<WebSocket, Message>, code: Option<i32>) -> WsResult {
-    tx.send(Message::Text(
-        serde_json::json!({"type": "exit", "code": code}).to_string().into(),
-    ))
-    .await?;
+    tx.send(text(ServerMessage::Exit { code })).await?;
     tx.send(Message::Close(Some(CloseFrame {
         code: 1000,
         reason: "session ended".into(),
@@ -191,38 +160,37 @@ async fn close(tx: &mut futures::stream::SplitSink<WebSocket, Message>, code: Op
 }
 
 async fn handle(
-    app: &AppState,
+    answerer: &dyn Answerer,
     session: &Arc<Session>,
     tx: &mut futures::stream::SplitSink<WebSocket, Message>,
     next: &mut Option<u64>,
     msg: Message,
 ) -> WsResult {
-    let text = match msg {
+    let body = match msg {
         Message::Text(t) => t.to_string(),
         Message::Binary(_) => {
             return tx
-                .send(Message::Text(
-                    error("bad_message", "binary messages are not accepted; send JSON text").into(),
-                ))
+                .send(text(ServerMessage::error(
+                    "bad_message",
+                    "binary messages are not accepted; send JSON text",
+                )))
                 .await;
         }
         _ => return Ok(()),
     };
-    let parsed: ClientMessage = match serde_json::from_str(&text) {
+    let parsed: ClientMessage = match serde_json::from_str(&body) {
         Ok(m) => m,
         Err(e) => {
             return tx
-                .send(Message::Text(
-                    error("bad_message", format!("invalid message: {e}")).into(),
-                ))
+                .send(text(ServerMessage::error("bad_message", format!("invalid message: {e}"))))
                 .await;
         }
     };
-    let reply = |r: Result<(), String>, code: &str| r.err().map(|m| error(code, m));
-    let out: Option<String> = match parsed {
+    let reply = |r: Result<(), String>, code: &str| r.err().map(|m| ServerMessage::error(code, m));
+    let out: Option<ServerMessage> = match parsed {
         ClientMessage::Resume { last_seq, epoch } => {
             if next.is_some() {
-                Some(error("bad_message", "already resumed; reconnect to start over"))
+                Some(ServerMessage::error("bad_message", "already resumed; reconnect to start over"))
             } else {
                 let meta = session.terminal.log.meta();
                 let last_seq = if epoch.as_ref().is_some_and(|e| *e != meta.epoch) {
@@ -237,7 +205,7 @@ async fn handle(
                     }
                     Some(n) if n > meta.last_seq => {
                         *next = Some(meta.first_seq);
-                        Some(error(
+                        Some(ServerMessage::error(
                             "bad_cursor",
                             format!(
                                 "lastSeq {n} is ahead of the log (last seq {}); replaying from {}",
@@ -247,7 +215,10 @@ async fn handle(
                     }
                     Some(n) if n + 1 < meta.first_seq => {
                         *next = Some(meta.first_seq);
-                        Some(serde_json::json!({"type": "gap", "from": n + 1, "to": meta.first_seq - 1}).to_string())
+                        Some(ServerMessage::Gap {
+                            from: n + 1,
+                            to: meta.first_seq - 1,
+                        })
                     }
                     Some(n) => {
                         *next = Some(n + 1);
@@ -257,18 +228,14 @@ async fn handle(
             }
         }
         ClientMessage::SnapshotRequest {} => Some(match session.terminal.snapshot().await {
-            Ok(s) => {
-                let mut v = serde_json::to_value(&s).unwrap_or_default();
-                v["type"] = "snapshot".into();
-                v.to_string()
-            }
-            Err(e) => error("snapshot_failed", e.to_string()),
+            Ok(s) => ServerMessage::Snapshot(s),
+            Err(e) => ServerMessage::error("snapshot_failed", e.to_string()),
         }),
         ClientMessage::Input { data } => {
-            if data.len() > 64 * 1024 {
-                Some(error(
+            if data.len() > MAX_INPUT {
+                Some(ServerMessage::error(
                     "bad_message",
-                    format!("input is {} bytes; the limit is 65536", data.len()),
+                    format!("input is {} bytes; the limit is {MAX_INPUT}", data.len()),
                 ))
             } else {
                 reply(
@@ -283,7 +250,7 @@ async fn handle(
         }
         ClientMessage::Keys { keys } => {
             if keys.is_empty() || keys.len() > 64 {
-                Some(error("bad_message", "keys must hold 1 to 64 key names"))
+                Some(ServerMessage::error("bad_message", "keys must hold 1 to 64 key names"))
             } else {
                 reply(
                     session.terminal.send_keys(&keys).await.map_err(|e| e.to_string()),
@@ -293,18 +260,18 @@ async fn handle(
         }
         ClientMessage::Resize { cols, rows } => match session.terminal.resize(cols, rows).await {
             Ok(()) => None,
-            Err(e) => Some(error("resize_failed", e.to_string())),
+            Err(e) => Some(ServerMessage::error("resize_failed", e.to_string())),
         },
         ClientMessage::PermissionAnswer {
             permission_id,
             decision,
-        } => match app.answer_permission(&session.name, &permission_id, &decision).await {
-            Ok(_) => None,
-            Err(e) => Some(error(e.code, e.message)),
+        } => match answerer.answer(&session.name, &permission_id, &decision).await {
+            Ok(()) => None,
+            Err((code, message)) => Some(ServerMessage::Error { code, message }),
         },
     };
     match out {
-        Some(text) => tx.send(Message::Text(text.into())).await,
+        Some(m) => tx.send(text(m)).await,
         None => Ok(()),
     }
 }

@@ -50,7 +50,7 @@ pub async fn run(
     let mut last_gc = Instant::now();
     let mut recent_tail: Vec<u8> = Vec::new();
     let written = Arc::new(tokio::sync::Notify::new());
-    let _watch = super::raw_watch::watch(&session.dir.join("raw"), written.clone());
+    let _watch = crate::watch::watch(&session.dir.join("raw"), written.clone());
     loop {
         let (count, new_splits) = {
             let mut l = control.live.lock().unwrap_or_else(|p| p.into_inner());

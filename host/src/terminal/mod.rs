@@ -8,7 +8,6 @@ mod ingest;
 mod pane;
 mod procs;
 pub mod raw;
-mod raw_watch;
 pub mod script;
 mod snapshot;
 mod supervise;

@@ -9,7 +9,7 @@
 //! `message_end`, `tool_execution_start`/`_update`/`_end`,
 //! `extension_ui_request`, responses `{"type":"response",…}`).
 //!
-//! Mapping to wasmux events (PROTOCOL.md §3), all states with source
+//! Mapping to wasmux events (docs/protocol.md §3), all states with source
 //! `protocol`:
 //!
 //! | pi | wasmux |

@@ -82,7 +82,7 @@ pub fn error(kind: ErrorKind, message: impl Into<String>) -> PluginError {
     }
 }
 
-/// The PROTOCOL.md §3 `type` of an event (`message`, `tool-call`, …;
+/// The docs/protocol.md §3 `type` of an event (`message`, `tool-call`, …;
 /// `extension` for extension events): for logs and tests.
 pub fn event_type(e: &AgentEvent) -> &'static str {
     match e {

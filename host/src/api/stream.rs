@@ -1,0 +1,69 @@
+//! `GET /sessions/{name}/stream`: authentication and origin checks, then
+//! the connection is handed to [`crate::stream::ws::serve`].
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
+use super::{ApiError, App, AppState};
+use crate::stream;
+use crate::stream::ws::{Answerer, MAX_CLIENT_MESSAGE};
+
+impl Answerer for App {
+    fn answer<'a>(
+        &'a self,
+        session: &'a str,
+        id: &'a str,
+        decision: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<(), (String, String)>> {
+        Box::pin(async move {
+            self.answer_permission(session, id, decision)
+                .await
+                .map_err(|e| (e.code.to_string(), e.message))
+        })
+    }
+}
+
+/// Query of the stream URL.
+#[derive(Debug, serde::Deserialize)]
+pub struct StreamQuery {
+    /// Single-use ticket from `POST /auth/ticket` (browsers).
+    pub ticket: Option<String>,
+}
+
+/// `GET /sessions/{name}/stream`.
+pub async fn handler(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    Query(query): Query<StreamQuery>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let bearer = headers.get("authorization").and_then(|v| v.to_str().ok());
+    let authed = app.auth.check_header(bearer) || query.ticket.as_deref().is_some_and(|t| app.auth.redeem_ticket(t));
+    if !authed {
+        return Err(ApiError::unauthorized(
+            "send `Authorization: Bearer <token>`, or `?ticket=` from POST /auth/ticket (the token itself is never accepted in a URL)",
+        ));
+    }
+    if let Some(origin) = headers.get("origin").and_then(|v| v.to_str().ok())
+        && !app.config.stream.allowed_origins.iter().any(|o| o == origin)
+    {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            format!("WebSocket upgrades from origin {origin} are refused; add it to stream.allowed_origins"),
+        ));
+    }
+    let session = app.sessions.get(&name).map_err(ApiError::from)?;
+    let ws =
+        ws.map_err(|e| ApiError::bad_request("not_websocket", format!("this route speaks WebSocket only: {e}")))?;
+    let answerer: Arc<dyn Answerer> = app.clone();
+    Ok(ws
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .on_upgrade(move |socket| stream::ws::serve(session, socket, answerer))
+        .into_response())
+}
+
