@@ -1,22 +1,19 @@
 //! A `wasmux serve` process in a temporary state directory, driven over HTTP.
 
-use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
+use wasmux_testkit::TestDaemon;
 
-use crate::tmux_baseline::{kill_tmux_server, server_pid};
-use crate::workload::TempDir;
+use crate::tmux_baseline::server_pid;
 
-/// A running daemon; on drop its tmux server and then the daemon itself are
-/// killed and the state directory removed.
+/// A running daemon (the test kit's [`TestDaemon`]: on drop its tmux
+/// server and the daemon are killed and the state directory removed), with
+/// the helpers the benchmarks use.
 pub struct Daemon {
-    child: Child,
-    state: TempDir,
-    http: reqwest::Client,
+    inner: TestDaemon,
     /// `127.0.0.1:PORT` from `daemon.json`.
     pub addr: String,
     /// The API token.
@@ -26,8 +23,7 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Start `bin serve --state-dir <tmp> --listen 127.0.0.1:0 --config <tmp>/bench.toml`
-    /// with `retention_bytes` of stream log retained, and wait for `daemon.json`.
+    /// Start `bin serve` with `retention_bytes` of stream log retained.
     pub async fn start(bin: &Path, retention_bytes: u64) -> Result<Daemon> {
         Self::start_with_config(bin, &format!("[stream]\nretention_bytes = {retention_bytes}\n")).await
     }
@@ -35,79 +31,41 @@ impl Daemon {
     /// Start `bin serve` in a fresh temporary state directory with `config`
     /// (TOML text) as its `--config` file, and wait for `daemon.json`.
     pub async fn start_with_config(bin: &Path, config_text: &str) -> Result<Daemon> {
-        let state = TempDir::new("daemon")?;
-        let config = state.path().join("bench.toml");
-        fs::write(&config, config_text)?;
-        let log = fs::File::create(state.path().join("daemon.log"))?;
-        let child = Command::new(bin)
-            .arg("serve")
-            .arg("--state-dir")
-            .arg(state.path())
-            .args(["--listen", "127.0.0.1:0"])
-            .arg("--config")
-            .arg(&config)
-            .env_remove("TMUX")
-            .env("HISTFILE", state.path().join("history"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
-        let mut d = Daemon {
-            pid: child.id() as i32,
-            child,
-            state,
-            http: reqwest::Client::new(),
-            addr: String::new(),
-            token: String::new(),
-        };
-        let info = d.state.path().join("daemon.json");
-        let stop = Instant::now() + Duration::from_secs(120);
-        loop {
-            if let Some(status) = d.child.try_wait()? {
-                bail!(
-                    "wasmux serve exited with {status} before writing daemon.json; its log:\n{}",
-                    d.log_tail()
-                );
-            }
-            if let Ok(text) = fs::read_to_string(&info)
-                && let Ok(v) = serde_json::from_str::<Value>(&text)
-                && let Some(addr) = v["addr"].as_str()
-            {
-                d.addr = addr.to_string();
-                break;
-            }
-            if Instant::now() > stop {
-                bail!("no {} after 120s; daemon log:\n{}", info.display(), d.log_tail());
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        d.token = fs::read_to_string(d.state.path().join("token"))
-            .context("reading the token")?
-            .trim()
-            .to_string();
-        Ok(d)
+        let env = vec![("HISTFILE".to_string(), "/dev/null".to_string())];
+        let inner = TestDaemon::launch(bin.to_path_buf(), config_text, "warn", env, |_| Ok(())).await?;
+        Ok(Daemon {
+            addr: inner.addr.to_string(),
+            token: inner.token.clone(),
+            pid: inner.pid().context("daemon pid")? as i32,
+            inner,
+        })
     }
 
-    /// The last 2 KiB of the daemon's stderr.
+    /// The last 2 KiB of the daemon's log.
     pub fn log_tail(&self) -> String {
-        let text = fs::read(self.state.path().join("daemon.log")).unwrap_or_default();
-        String::from_utf8_lossy(&text[text.len().saturating_sub(2048)..]).into_owned()
+        let text = self.inner.log_text();
+        text[text.floor_char_boundary(text.len().saturating_sub(2048))..].to_string()
     }
 
     /// `http://ADDR{path}`.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        self.inner.url(path)
     }
 
     /// The daemon's state directory.
     pub fn state_dir(&self) -> &Path {
-        self.state.path()
+        self.inner.state_dir()
     }
 
     /// `GET path` with the token; a non-2xx status is an error.
     pub async fn get_json(&self, path: &str) -> Result<Value> {
-        let resp = self.http.get(self.url(path)).bearer_auth(&self.token).send().await?;
+        let resp = self
+            .inner
+            .http
+            .get(self.url(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
         let status = resp.status();
         let text = resp.text().await?;
         if !status.is_success() {
@@ -120,6 +78,7 @@ impl Daemon {
     /// the JSON reply (any status).
     pub async fn post_json(&self, path: &str, body: &Value) -> Result<(u16, Value)> {
         let resp = self
+            .inner
             .http
             .post(self.url(path))
             .bearer_auth(&self.token)
@@ -136,6 +95,7 @@ impl Daemon {
     /// its log has output (`lastSeq >= 1`: the prompt).
     pub async fn create_shell(&self, name: &str, cwd: &Path) -> Result<()> {
         let resp = self
+            .inner
             .http
             .post(self.url("/sessions"))
             .bearer_auth(&self.token)
@@ -162,6 +122,7 @@ impl Daemon {
     /// `GET /sessions/{name}`.
     pub async fn session(&self, name: &str) -> Result<Value> {
         let resp = self
+            .inner
             .http
             .get(self.url(&format!("/sessions/{name}")))
             .bearer_auth(&self.token)
@@ -189,14 +150,6 @@ impl Daemon {
     }
 
     fn tmux_socket(&self) -> PathBuf {
-        self.state.path().join("tmux.sock")
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        kill_tmux_server(&self.tmux_socket());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.inner.tmux_socket()
     }
 }

@@ -5,6 +5,9 @@
 //! keystroke-to-echo latency and log replay — of wasmux's WebSocket stream
 //! against a bare `tmux -C` control client and a bare pty.
 //!
+//! `wasmux-bench events` measures how far provider events lag behind the
+//! bytes; `wasmux-bench plugins` the plugin runtime in-process.
+//!
 //! `wasmux-bench queue` measures the durable enqueue path (durability
 //! `normal` and `full`) against an in-process axum hello-world, and the SSE
 //! fan-out of queue events to many subscribers.
@@ -16,7 +19,9 @@ macro_rules! step {
 
 mod cpu;
 mod daemon;
+mod events;
 mod measure;
+mod plugin_runtime;
 mod pty;
 mod queue;
 mod stats;
@@ -53,6 +58,15 @@ enum Cmd {
     /// Durable queue: enqueue throughput and latency (durability normal and
     /// full) vs an axum hello-world, and SSE fan-out of queue events.
     Queue(QueueArgs),
+    /// How far provider events lag behind terminal bytes under a burst.
+    Events(events::EventsArgs),
+    /// Plugin runtime: compile, cached load, instantiate from `InstancePre`,
+    /// and the shell provider's output parser (wasm vs native) on 4 KiB chunks.
+    Plugins {
+        /// Iterations per measurement.
+        #[arg(long, default_value_t = 2000)]
+        iterations: usize,
+    },
 }
 
 /// Options of `wasmux-bench queue`.
@@ -129,6 +143,8 @@ async fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Stream(args) => run_stream(&bin, &args).await,
         Cmd::Queue(args) => queue::run(&bin, &args).await,
+        Cmd::Events(args) => events::run(&bin, &args).await,
+        Cmd::Plugins { iterations } => plugin_runtime::run(iterations).await,
     }
 }
 

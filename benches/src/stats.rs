@@ -61,3 +61,30 @@ mod tests {
         assert_eq!(percentile(&[7.0], 99.0), 7.0);
     }
 }
+
+/// Mean, p50 and p99 of a sample in nanoseconds.
+pub struct Nanos {
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
+}
+
+/// Summarise `samples` (nanoseconds; sorted in place).
+pub fn nanos(samples: &mut [u64]) -> Nanos {
+    samples.sort_unstable();
+    let n = samples.len().max(1);
+    let at = |q: f64| {
+        samples
+            .get(((n as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(0) as f64
+    };
+    Nanos {
+        mean: samples.iter().sum::<u64>() as f64 / n as f64,
+        p50: at(0.5),
+        p99: at(0.99),
+    }
+}

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -139,7 +139,7 @@ impl Terminal for ControlClient {
 
 impl Drop for ControlClient {
     fn drop(&mut self) {
-        kill_tmux_server(&self.socket);
+        wasmux_testkit::kill_tmux_server(&self.socket);
     }
 }
 
@@ -187,31 +187,6 @@ pub async fn server_pid(socket: &Path) -> Result<i32> {
     text.trim()
         .parse()
         .with_context(|| format!("tmux display-message -p '#{{pid}}' said {text:?}"))
-}
-
-/// `tmux -S socket kill-server`, giving up after 5 s.
-pub fn kill_tmux_server(socket: &Path) {
-    let Ok(mut child) = std::process::Command::new("tmux")
-        .arg("-S")
-        .arg(socket)
-        .arg("kill-server")
-        .env_remove("TMUX")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-    else {
-        return;
-    };
-    let stop = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < stop {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[cfg(test)]

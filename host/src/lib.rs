@@ -6,7 +6,6 @@
 pub mod agent;
 pub mod api;
 pub mod auth;
-pub mod bench;
 pub mod bridge;
 pub mod cli;
 pub mod config;

@@ -141,7 +141,11 @@ impl Server {
 
     /// Serve the API on `listener` until `shutdown` completes; writes
     /// `daemon.json` while serving and removes it after.
-    pub async fn serve(self, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
         let addr = listener.local_addr()?;
         let info = DaemonInfo {
             pid: std::process::id(),

@@ -260,8 +260,9 @@ impl Agent {
     }
 
     /// Clear the queue, abort the running turn, restart the agent (an
-    /// exited agent starts again in a new pane).
-    pub async fn reset(self: &Arc<Self>) -> Result<serde_json::Value, QueueError> {
+    /// exited agent starts again in a new pane). Returns the cancelled ids
+    /// and the aborted one.
+    pub async fn reset(self: &Arc<Self>) -> Result<(Vec<String>, Option<String>), QueueError> {
         let cancelled = self.host.store.message_cancel_all(&self.name, "reset")?;
         for id in &cancelled {
             self.emit_failed(id, MessageStatus::Cancelled, "reset");
@@ -272,7 +273,7 @@ impl Agent {
             self.abort().await
         };
         self.restart().await?;
-        Ok(json!({"ok": true, "cancelled": cancelled, "aborted": aborted}))
+        Ok((cancelled, aborted))
     }
 
     /// Resolve every open permission request as `cancelled`.

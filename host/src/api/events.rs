@@ -13,6 +13,22 @@ use std::time::Duration;
 use super::{ApiError, ApiResult, AppState};
 use crate::events::Gap;
 
+/// The JSON of one SSE `data:` line: the event's place in the session's
+/// sequence and the event itself. The daemon sends the stored text; this
+/// type describes it for the OpenAPI document.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct EventRecord {
+    /// Per-session sequence number (from 1); also the SSE `id:`.
+    pub seq: u64,
+    /// Session name.
+    pub session: String,
+    /// Milliseconds since the epoch.
+    pub ts: u64,
+    /// The event: `type` and its fields.
+    #[serde(flatten)]
+    pub event: crate::events::Event,
+}
+
 /// Query of the events route.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct EventsQuery {
@@ -42,7 +58,8 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
 /// SSE of normalised events.
 #[utoipa::path(get, path = "/sessions/{name}/events", params(("name" = String, Path), EventsQuery,
     ("Last-Event-ID" = Option<u64>, Header, description = "resume after this event seq")),
-    responses((status = 200, description = "text/event-stream; one event per `data:` with `id:` = seq"),
+    responses((status = 200, description = "one event per `data:` with `id:` = seq; `event: gap` with `{\"type\":\"gap\",\"from\",\"to\"}` where retention dropped events",
+               content_type = "text/event-stream", body = EventRecord),
               (status = 404, body = super::error::ErrorBody)))]
 pub async fn events(
     State(app): State<AppState>,

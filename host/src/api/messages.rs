@@ -108,6 +108,38 @@ pub struct SessionState {
     pub provider_error: Option<String>,
 }
 
+/// Body of `POST /sessions/{name}/abort`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AbortResult {
+    /// Whether a turn was running (and is now aborted).
+    pub ok: bool,
+    /// The aborted message's id.
+    pub aborted: Option<String>,
+}
+
+/// Body of `POST /sessions/{name}/reset`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ResetResult {
+    /// Always true on success.
+    pub ok: bool,
+    /// Ids of the queued messages that were cancelled.
+    pub cancelled: Vec<String>,
+    /// The aborted running message's id, if one ran.
+    pub aborted: Option<String>,
+}
+
+/// Body of `POST /sessions/{name}/permissions/{id}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PermissionResult {
+    /// Always true on success.
+    pub ok: bool,
+    /// The request answered.
+    pub permission_id: String,
+    /// `allow`, `always` or `deny`.
+    pub decision: String,
+}
+
 impl From<QueueError> for ApiError {
     fn from(e: QueueError) -> ApiError {
         let message = e.to_string();
@@ -229,32 +261,42 @@ pub async fn steer(
 
 /// Interrupt the running turn.
 #[utoipa::path(post, path = "/sessions/{name}/abort", params(("name" = String, Path)),
-    responses((status = 200), (status = 404, body = super::error::ErrorBody)))]
-pub async fn abort(State(app): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+    responses((status = 200, body = AbortResult), (status = 404, body = super::error::ErrorBody)))]
+pub async fn abort(State(app): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<AbortResult>> {
     let aborted = app.session(&name)?.agent.abort().await;
-    Ok(Json(serde_json::json!({"ok": aborted.is_some(), "aborted": aborted})))
+    Ok(Json(AbortResult {
+        ok: aborted.is_some(),
+        aborted,
+    }))
 }
 
 /// Clear the queue, abort the running turn and restart the agent.
 #[utoipa::path(post, path = "/sessions/{name}/reset", params(("name" = String, Path)),
-    responses((status = 200), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
-pub async fn reset(State(app): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<serde_json::Value>> {
-    Ok(Json(app.session(&name)?.agent.reset().await?))
+    responses((status = 200, body = ResetResult), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
+pub async fn reset(State(app): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<ResetResult>> {
+    let (cancelled, aborted) = app.session(&name)?.agent.reset().await?;
+    Ok(Json(ResetResult {
+        ok: true,
+        cancelled,
+        aborted,
+    }))
 }
 
 /// Answer a permission request; the first answer wins, later ones get 409.
 #[utoipa::path(post, path = "/sessions/{name}/permissions/{id}", request_body = PermissionBody,
     params(("name" = String, Path), ("id" = String, Path)),
-    responses((status = 200), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
+    responses((status = 200, body = PermissionResult), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
 pub async fn permission(
     State(app): State<AppState>,
     Path((name, id)): Path<(String, String)>,
     ApiJson(body): ApiJson<PermissionBody>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<PermissionResult>> {
     app.answer_permission(&name, &id, &body.decision).await?;
-    Ok(Json(
-        serde_json::json!({"ok": true, "permissionId": id, "decision": body.decision}),
-    ))
+    Ok(Json(PermissionResult {
+        ok: true,
+        permission_id: id,
+        decision: body.decision,
+    }))
 }
 
 /// Past turns: messages that left the queue, oldest first, with responses.

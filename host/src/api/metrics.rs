@@ -1,4 +1,7 @@
-//! `GET /metrics` in Prometheus text format.
+//! `GET /metrics` in Prometheus text format. Written by hand on purpose:
+//! every value is read from live state at scrape time (sessions, store,
+//! plugin counters), which is three line shapes of text, where
+//! `prometheus-client` would need a registry mirrored from that state.
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;

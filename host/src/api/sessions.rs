@@ -180,8 +180,17 @@ pub async fn patch(
 
 /// Kill the agent and delete the session with its log.
 #[utoipa::path(delete, path = "/sessions/{name}", params(("name" = String, Path, description = "session name")),
-    responses((status = 200), (status = 404, body = super::error::ErrorBody)))]
-pub async fn delete(State(app): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+    responses((status = 200, body = Deleted), (status = 404, body = super::error::ErrorBody)))]
+pub async fn delete(State(app): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Deleted>> {
     app.sessions.delete(&name).await?;
-    Ok(Json(serde_json::json!({"ok": true, "name": name})))
+    Ok(Json(Deleted { ok: true, name }))
+}
+
+/// Body of `DELETE /sessions/{name}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Deleted {
+    /// Always true on success.
+    pub ok: bool,
+    /// The session that was deleted.
+    pub name: String,
 }

@@ -33,7 +33,17 @@ pub struct StreamQuery {
     pub ticket: Option<String>,
 }
 
-/// `GET /sessions/{name}/stream`.
+/// The live terminal over WebSocket (docs/protocol.md §1): the client sends
+/// [`ClientMessage`](crate::stream::protocol::ClientMessage) JSON, the server
+/// [`ServerMessage`](crate::stream::protocol::ServerMessage) JSON and binary
+/// chunks `[seq: u64 big-endian][bytes]`.
+#[utoipa::path(get, path = "/sessions/{name}/stream",
+    params(("name" = String, Path, description = "session name"),
+           ("ticket" = Option<String>, Query, description = "single-use ticket from POST /auth/ticket (browsers)")),
+    security(("bearer" = []), ()),
+    responses((status = 101, description = "switching to WebSocket; messages are ClientMessage / ServerMessage JSON and binary chunks"),
+              (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
+              (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
 pub async fn handler(
     State(app): State<AppState>,
     Path(name): Path<String>,
@@ -66,4 +76,3 @@ pub async fn handler(
         .on_upgrade(move |socket| stream::ws::serve(session, socket, answerer))
         .into_response())
 }
-

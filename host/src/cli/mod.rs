@@ -3,6 +3,7 @@
 //! 4 not found, 5 rejected (conflict, queue full), 6 the turn failed.
 
 mod client;
+mod logs_cmd;
 mod plugin_cmd;
 mod plugins_cmd;
 mod session_cmds;
@@ -161,7 +162,7 @@ pub enum Command {
         json: bool,
     },
     /// Print a session's events (`-f` follows).
-    Logs(session_cmds::LogsArgs),
+    Logs(logs_cmd::LogsArgs),
     /// Open the session's tmux pane here (`--print` shows the command).
     Attach {
         /// Session.
@@ -195,9 +196,6 @@ pub enum Command {
         /// Directory for the raw files.
         dir: PathBuf,
     },
-    /// Run a benchmark and print a table.
-    #[command(subcommand)]
-    Bench(crate::bench::BenchCommand),
 }
 
 /// Options of `wasmux serve`.
@@ -290,13 +288,6 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             crate::tmux::sink::run(&dir).map_err(|e| CliError::Other(format!("pipe-sink: {e}")))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench(cmd) => {
-            init_tracing("warn");
-            crate::bench::run(cmd)
-                .await
-                .map_err(|e| CliError::Other(format!("{e:#}")))?;
-            Ok(ExitCode::SUCCESS)
-        }
         other => {
             init_tracing("warn");
             quiet_on_broken_pipe();
@@ -364,7 +355,7 @@ async fn client_command(client: &Client, cmd: Command) -> Result<ExitCode, CliEr
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Logs(a) => session_cmds::logs(client, a).await,
+        Command::Logs(a) => logs_cmd::logs(client, a).await,
         _ => Err(CliError::Other("not a client command".into())),
     }
 }

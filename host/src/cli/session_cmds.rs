@@ -1,8 +1,7 @@
 //! Session and queue commands over the HTTP API: `ls`, `new`, `send`,
-//! `steer`, `abort`, `reset`, `rm`, `state`, `permit`, `logs`, `attach`.
+//! `steer`, `abort`, `reset`, `rm`, `state`, `permit`, `attach`.
 
 use clap::Args;
-use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::process::ExitCode;
@@ -55,22 +54,6 @@ pub struct SendArgs {
     pub json: bool,
 }
 
-/// `wasmux logs`.
-#[derive(Args, Debug)]
-pub struct LogsArgs {
-    /// Session name.
-    pub name: String,
-    /// Follow new events.
-    #[arg(long, short)]
-    pub follow: bool,
-    /// Start after this event seq.
-    #[arg(long, default_value_t = 0)]
-    pub after: u64,
-    /// Print each event as a JSON line.
-    #[arg(long)]
-    pub json: bool,
-}
-
 fn print_json(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
@@ -104,7 +87,8 @@ pub async fn ls(client: &Client, json: bool) -> Result<ExitCode, CliError> {
             human_bytes(s["outputBytes"].as_u64().unwrap_or(0)),
             s["createdAt"].as_str().unwrap_or("")
         );
-        if s["status"] == "exited" {
+        let status = serde_json::from_value::<crate::store::SessionStatus>(s["status"].clone());
+        if status.is_ok_and(|st| st == crate::store::SessionStatus::Exited) {
             for line in s["lastOutput"].as_array().into_iter().flatten().rev().take(1) {
                 println!("{:<20} └ {}", "", line.as_str().unwrap_or(""));
             }
@@ -279,80 +263,6 @@ pub async fn state(client: &Client, name: &str, json: bool) -> Result<ExitCode, 
             p["toolName"].as_str().unwrap_or(""),
             p["description"].as_str().unwrap_or("")
         );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// One line for a human.
-pub fn render(e: &Value) -> String {
-    let kind = e["type"].as_str().unwrap_or("?");
-    let s = |k: &str| e[k].as_str().unwrap_or("").to_string();
-    let detail = match kind {
-        "message" | "reasoning" => s("message"),
-        "thinking" => s("text"),
-        "tool-call" => format!("{} {}", s("name"), e["input"]),
-        "tool-result" => format!(
-            "{}{}",
-            if e["isError"] == true { "error: " } else { "" },
-            e["output"]
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| e["output"].to_string())
-        ),
-        "terminal-output" => s("data").trim_end().to_string(),
-        "file-edit" => format!("{} — {}", s("filePath"), s("description")),
-        "task-complete" => e["exitCode"].as_i64().map(|c| format!("exit {c}")).unwrap_or_default(),
-        "permission-request" => format!("{} {}: {}", s("permissionId"), s("toolName"), s("description")),
-        "permission-resolved" => format!("{} {}", s("permissionId"), s("decision")),
-        "token-count" => format!("in {} out {}", e["input"], e["output"]),
-        "state" => format!("{} ({})", s("value"), s("source")),
-        "message-queued" => format!("{} {:?}", s("id"), s("text")),
-        "message-started" => s("id"),
-        "message-done" => format!("{} {:?}", s("id"), s("response")),
-        "message-failed" => format!("{} {}: {}", s("id"), s("status"), s("error")),
-        _ => String::new(),
-    };
-    format!("{:>6} {:<19} {}", e["seq"], kind, detail)
-}
-
-/// `wasmux logs`: the event stream (SSE), printed.
-pub async fn logs(client: &Client, a: LogsArgs) -> Result<ExitCode, CliError> {
-    let path = format!("/sessions/{}/events?after={}&follow={}", a.name, a.after, a.follow);
-    let resp = client
-        .request(Method::GET, &path)
-        .send()
-        .await
-        .map_err(|e| CliError::Unreachable {
-            url: client.base().to_string(),
-            reason: e.to_string(),
-        })?;
-    if !resp.status().is_success() {
-        let status = resp.status();
-        let v: Value = resp.json().await.unwrap_or(Value::Null);
-        return Err(super::client::api_error(status, &v));
-    }
-    let mut body = resp.bytes_stream();
-    let mut buf: Vec<u8> = Vec::new();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| CliError::Other(e.to_string()))?;
-        buf.extend_from_slice(&chunk);
-        while let Some(i) = buf.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = buf.drain(..=i).collect();
-            let line = String::from_utf8_lossy(&line);
-            if let Some(data) = line.strip_prefix("data:") {
-                let data = data.trim();
-                let Ok(v) = serde_json::from_str::<Value>(data) else {
-                    continue;
-                };
-                if a.json {
-                    println!("{data}");
-                } else if v["type"] == "gap" {
-                    println!("(events {}-{} were dropped by retention)", v["from"], v["to"]);
-                } else {
-                    println!("{}", render(&v));
-                }
-            }
-        }
     }
     Ok(ExitCode::SUCCESS)
 }

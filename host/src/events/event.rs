@@ -9,7 +9,7 @@ use crate::store::MessageStatus;
 
 /// One normalised event of a session: what a provider reported about its
 /// agent, or what the queue did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "kebab-case", rename_all_fields = "camelCase")]
 pub enum Event {
     /// Text the agent said to the person.
@@ -113,8 +113,10 @@ pub enum Event {
     /// The agent's state changed.
     State {
         /// The new state.
+        #[schema(value_type = String)]
         value: AgentState,
         /// What decided it.
+        #[schema(value_type = String)]
         source: StateSource,
         /// The tool in flight, if any.
         tool: Option<String>,

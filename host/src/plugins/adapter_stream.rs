@@ -10,23 +10,13 @@ use super::bindings::adapter::exports::wasmux::plugin::event_adapter as api;
 use super::bindings::types::HttpRequest;
 use super::call;
 use super::error::PluginError;
-use super::loader::{LoadedPlugin, PluginPre};
+use super::loader::LoadedPlugin;
 use super::store_data::StoreData;
 
 pub use api::{Chunk, Inbound, MessageOutcome, PermissionResolution, StreamEvent, StreamItem};
 
 async fn instantiate(plugin: &Arc<LoadedPlugin>) -> Result<(Store<StoreData>, Adapter), PluginError> {
-    let PluginPre::Adapter(pre) = &plugin.pre else {
-        return Err(PluginError::NotLoaded {
-            kind: "adapter",
-            name: plugin.name().to_string(),
-        });
-    };
-    let mut store = call::new_store(plugin);
-    call::arm(plugin, &mut store);
-    let stderr = store.data().stderr.clone();
-    let bindings = call::run(plugin, "instantiate", pre.instantiate_async(&mut store), &stderr).await?;
-    Ok((store, bindings))
+    Ok(call::instantiate!(plugin, Adapter, "adapter"))
 }
 
 /// Parse a client request into the message to enqueue.

@@ -135,3 +135,25 @@ pub fn refused(plugin: &LoadedPlugin, e: super::bindings::types::PluginError) ->
         message: e.message,
     }
 }
+
+/// Instantiate `$plugin` from its pre-instance of variant `$variant` (plugin
+/// kind `$kind`): a fresh, armed store and the bindings; returns
+/// `NotLoaded` from the calling function if the plugin is another kind.
+macro_rules! instantiate {
+    ($plugin:expr, $variant:ident, $kind:literal) => {{
+        let plugin: &std::sync::Arc<$crate::plugins::LoadedPlugin> = $plugin;
+        let $crate::plugins::loader::PluginPre::$variant(pre) = &plugin.pre else {
+            return Err($crate::plugins::PluginError::NotLoaded {
+                kind: $kind,
+                name: plugin.name().to_string(),
+            });
+        };
+        let mut store = $crate::plugins::call::new_store(plugin);
+        $crate::plugins::call::arm(plugin, &mut store);
+        let stderr = store.data().stderr.clone();
+        let bindings =
+            $crate::plugins::call::run(plugin, "instantiate", pre.instantiate_async(&mut store), &stderr).await?;
+        (store, bindings)
+    }};
+}
+pub(crate) use instantiate;

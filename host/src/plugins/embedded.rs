@@ -23,19 +23,8 @@ macro_rules! embed {
     };
 }
 
-embed!(
-    "shell",
-    "demo",
-    "generic",
-    "github",
-    "slack",
-    "vercel-ai",
-    "jsonl",
-    "claude-code",
-    "codex",
-    "pi",
-    "acp"
-);
+// Every plugin of plugins/Cargo.toml outside tests/, one per manifest.
+include!(concat!(env!("OUT_DIR"), "/embedded_list.rs"));
 
 /// Directory holding every plugin `build.rs` built (embedded ones and the
 /// test plugins), each as `<name>.wasm` + `<name>.toml`. For tests and

@@ -153,7 +153,6 @@ impl PluginRegistry {
             }
         }
     }
-
 }
 
 /// `*.wasm` files in `dir` with fingerprints of them and their manifests.

@@ -135,5 +135,4 @@ impl PluginRegistry {
             .collect();
         (rows, failures)
     }
-
 }

@@ -12,7 +12,7 @@ use super::bindings::provider::exports::wasmux::plugin::agent_provider as api;
 use super::bindings::types::{InputAction, PermissionDecision, Screen};
 use super::call;
 use super::error::PluginError;
-use super::loader::{LoadedPlugin, PluginPre};
+use super::loader::LoadedPlugin;
 use super::store_data::StoreData;
 
 pub use api::{LaunchRequest, LaunchSpec, TranscriptSpec, Update};
@@ -53,17 +53,7 @@ pub async fn launch(plugin: &Arc<LoadedPlugin>, req: &LaunchRequest) -> Result<L
 }
 
 async fn instantiate(plugin: &Arc<LoadedPlugin>) -> Result<(Store<StoreData>, Provider), PluginError> {
-    let PluginPre::Provider(pre) = &plugin.pre else {
-        return Err(PluginError::NotLoaded {
-            kind: "provider",
-            name: plugin.name().to_string(),
-        });
-    };
-    let mut store = call::new_store(plugin);
-    call::arm(plugin, &mut store);
-    let stderr = store.data().stderr.clone();
-    let bindings = call::run(plugin, "instantiate", pre.instantiate_async(&mut store), &stderr).await?;
-    Ok((store, bindings))
+    Ok(call::instantiate!(plugin, Provider, "provider"))
 }
 
 impl ProviderInstance {

@@ -10,11 +10,11 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 
 use super::cache::{CacheOutcome, CompileCache};
-use super::folder::Fingerprint;
-pub use super::info::{LoadFailure, PluginInfo};
 use super::embedded::EMBEDDED;
 use super::engine::PluginEngine;
 use super::error::PluginError;
+use super::folder::Fingerprint;
+pub use super::info::{LoadFailure, PluginInfo};
 use super::loader::{self, Grant, LoadInput, LoadedPlugin, PluginLimits, Source};
 use super::manifest::{Kind, Manifest};
 use crate::config::{Config, resolve_secret};
@@ -277,4 +277,3 @@ pub(super) fn log_loaded(plugin: &LoadedPlugin) {
         "plugin loaded"
     );
 }
-

@@ -7,7 +7,7 @@ use super::bindings::types::HttpRequest;
 use super::bindings::webhook::exports::wasmux::plugin::webhook_handler as api;
 use super::call;
 use super::error::PluginError;
-use super::loader::{LoadedPlugin, PluginPre};
+use super::loader::LoadedPlugin;
 
 pub use api::{Action, Enqueue, Reply};
 
@@ -16,16 +16,8 @@ pub const MAX_WEBHOOK_ACTIONS: usize = 64;
 
 /// Run `plugin`'s `handle` on `req` in a fresh instance.
 pub async fn handle(plugin: &Arc<LoadedPlugin>, req: &HttpRequest) -> Result<Reply, PluginError> {
-    let PluginPre::Webhook(pre) = &plugin.pre else {
-        return Err(PluginError::NotLoaded {
-            kind: "webhook",
-            name: plugin.name().to_string(),
-        });
-    };
-    let mut store = call::new_store(plugin);
-    call::arm(plugin, &mut store);
+    let (mut store, bindings) = call::instantiate!(plugin, Webhook, "webhook");
     let stderr = store.data().stderr.clone();
-    let bindings = call::run(plugin, "instantiate", pre.instantiate_async(&mut store), &stderr).await?;
     call::arm(plugin, &mut store);
     let fut = bindings.wasmux_plugin_webhook_handler().call_handle(&mut store, req);
     let reply = call::run(plugin, "handle", fut, &stderr)

@@ -6,7 +6,7 @@ use crate::events::StateInfo;
 use crate::terminal::Snapshot;
 
 /// Client → server messages.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum ClientMessage {
     /// Start (or restart) delivery after `lastSeq` (`null`: everything retained).
@@ -49,7 +49,7 @@ pub enum ClientMessage {
 }
 
 /// Server → client text messages.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum ServerMessage {
     /// Sent first on connect.
@@ -95,7 +95,7 @@ impl ServerMessage {
 }
 
 /// The body of `session-meta`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionMeta {
     /// Session name.
@@ -129,8 +129,14 @@ mod tests {
     #[test]
     fn server_messages_keep_their_wire_shape() {
         let v = |m: ServerMessage| serde_json::from_str::<serde_json::Value>(&m.to_json()).unwrap();
-        assert_eq!(v(ServerMessage::Gap { from: 1, to: 9 }), json!({"type": "gap", "from": 1, "to": 9}));
-        assert_eq!(v(ServerMessage::Exit { code: None }), json!({"type": "exit", "code": null}));
+        assert_eq!(
+            v(ServerMessage::Gap { from: 1, to: 9 }),
+            json!({"type": "gap", "from": 1, "to": 9})
+        );
+        assert_eq!(
+            v(ServerMessage::Exit { code: None }),
+            json!({"type": "exit", "code": null})
+        );
         assert_eq!(
             v(ServerMessage::error("bad_message", "no")),
             json!({"type": "error", "code": "bad_message", "message": "no"})

@@ -90,7 +90,8 @@ async fn run(answerer: Arc<dyn Answerer>, session: Arc<Session>, socket: WebSock
                 let chunks = match session.terminal.log.read_from(n, REPLAY_BATCH) {
                     Ok(c) => c,
                     Err(e) => {
-                        tx.send(text(ServerMessage::error("log_unavailable", e.to_string()))).await?;
+                        tx.send(text(ServerMessage::error("log_unavailable", e.to_string())))
+                            .await?;
                         return close(&mut tx, session.terminal.exited().and_then(|e| e.code)).await;
                     }
                 };
@@ -182,7 +183,10 @@ async fn handle(
         Ok(m) => m,
         Err(e) => {
             return tx
-                .send(text(ServerMessage::error("bad_message", format!("invalid message: {e}"))))
+                .send(text(ServerMessage::error(
+                    "bad_message",
+                    format!("invalid message: {e}"),
+                )))
                 .await;
         }
     };
@@ -190,7 +194,10 @@ async fn handle(
     let out: Option<ServerMessage> = match parsed {
         ClientMessage::Resume { last_seq, epoch } => {
             if next.is_some() {
-                Some(ServerMessage::error("bad_message", "already resumed; reconnect to start over"))
+                Some(ServerMessage::error(
+                    "bad_message",
+                    "already resumed; reconnect to start over",
+                ))
             } else {
                 let meta = session.terminal.log.meta();
                 let last_seq = if epoch.as_ref().is_some_and(|e| *e != meta.epoch) {

@@ -13,7 +13,7 @@ use super::Terminal;
 use crate::tmux::TmuxError;
 
 /// A snapshot message body.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Snapshot {
     /// The screen is as it stands after chunk `seq` (0 if no output yet).
     pub seq: u64,
@@ -35,7 +35,7 @@ pub struct Snapshot {
 }
 
 /// Cursor position.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 pub struct Cursor {
     /// Column.
     pub x: u16,

@@ -1,5 +1,5 @@
-//! `wasmux bench events`: how far provider events lag behind the terminal
-//! bytes under a burst. Starts a daemon (this binary) in a temporary state
+//! `wasmux-bench events`: how far provider events lag behind the terminal
+//! bytes under a burst. Starts a daemon (the test kit's harness) in a temporary state
 //! dir, runs a shell session that prints N MB, and measures on the same
 //! clock when the last byte reaches a WebSocket client and when the shell
 //! provider's `task-complete` event (parsed from those bytes by the wasm
@@ -14,49 +14,51 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use wasmux_testkit::TestDaemon;
 
 const END: &[u8] = b"END-MARK7f3a";
 
-/// What `wasmux bench events` measures.
-pub(super) struct Options {
+/// Options of `wasmux-bench events`.
+#[derive(clap::Args, Debug)]
+pub struct EventsArgs {
     /// Megabytes printed by the pane.
+    #[arg(long, default_value_t = 10)]
     pub mb: usize,
-    /// The session's provider.
+    /// Provider of the session (must report task-complete, e.g. shell).
+    #[arg(long, default_value = "shell")]
     pub provider: String,
-    /// A plugin (`X.wasm`, manifest `X.toml` beside it) installed first.
+    /// A plugin to drop into the daemon's plugins folder first
+    /// (`X.wasm` with `X.toml` beside it), e.g. a Python or JS provider.
+    #[arg(long)]
     pub plugin: Option<PathBuf>,
-    /// Queued message text that prints the burst (`{data}`: the data file).
+    /// Send the burst as a queued message with this text (`{data}` is the
+    /// data file's path) instead of typing a shell command into the pane;
+    /// it must print the data and then `END-MARK7f3a` (built so that the
+    /// echo of the text does not contain it).
+    #[arg(long)]
     pub prompt: Option<String>,
 }
 
-pub(super) async fn run(opts: Options) -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let state = dir.path().join("state");
-    if let Some(wasm) = &opts.plugin {
-        let plugins = state.join("plugins");
-        std::fs::create_dir_all(&plugins)?;
-        let name = wasm.file_stem().context("plugin file name")?;
-        let manifest = wasm.with_extension("toml");
-        std::fs::copy(&manifest, plugins.join(name).with_extension("toml"))
-            .with_context(|| format!("copying {}", manifest.display()))?;
-        std::fs::copy(wasm, plugins.join(name).with_extension("wasm"))
-            .with_context(|| format!("copying {}", wasm.display()))?;
-    }
+/// Run the benchmark against `bin`.
+pub async fn run(bin: &Path, opts: &EventsArgs) -> Result<()> {
+    let work = tempfile::tempdir()?;
     let spawned = Instant::now();
-    let mut child = std::process::Command::new(std::env::current_exe()?)
-        .args(["serve", "--listen", "127.0.0.1:0", "--state-dir"])
-        .arg(&state)
-        .env("RUST_LOG", "warn")
-        .spawn()?;
-    let result = measure(&state, dir.path(), &opts, spawned).await;
-    let _ = std::process::Command::new("tmux")
-        .arg("-S")
-        .arg(state.join("tmux.sock"))
-        .arg("kill-server")
-        .status();
-    let _ = child.kill();
-    let _ = child.wait();
-    result
+    let plugin = opts.plugin.clone();
+    let d = TestDaemon::launch(bin.to_path_buf(), "", "warn", Vec::new(), |state| {
+        if let Some(wasm) = &plugin {
+            let plugins = state.join("plugins");
+            std::fs::create_dir_all(&plugins)?;
+            let name = wasm.file_stem().context("plugin file name")?;
+            let manifest = wasm.with_extension("toml");
+            std::fs::copy(&manifest, plugins.join(name).with_extension("toml"))
+                .with_context(|| format!("copying {}", manifest.display()))?;
+            std::fs::copy(wasm, plugins.join(name).with_extension("wasm"))
+                .with_context(|| format!("copying {}", wasm.display()))?;
+        }
+        Ok(())
+    })
+    .await?;
+    measure(&d, work.path(), opts, spawned).await
 }
 
 /// Wait until `GET /plugins` lists `name` as loaded; returns how long
@@ -85,20 +87,11 @@ async fn plugin_ready(
     }
 }
 
-async fn measure(state: &Path, work: &Path, opts: &Options, spawned: Instant) -> Result<()> {
+async fn measure(d: &TestDaemon, work: &Path, opts: &EventsArgs, spawned: Instant) -> Result<()> {
     let (mb, provider) = (opts.mb, opts.provider.as_str());
-    let info = state.join("daemon.json");
-    let started = Instant::now();
-    while !info.exists() {
-        if started.elapsed() > Duration::from_secs(120) {
-            bail!("daemon did not start");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let addr: serde_json::Value = serde_json::from_slice(&std::fs::read(&info)?)?;
-    let addr = addr["addr"].as_str().context("addr")?.to_string();
-    let token = std::fs::read_to_string(state.join("token"))?.trim().to_string();
-    let http = reqwest::Client::new();
+    let addr = d.addr.to_string();
+    let token = d.token.clone();
+    let http = d.http.clone();
     let url = |p: &str| format!("http://{addr}{p}");
     let load = plugin_ready(&http, &url("/plugins"), &token, provider, spawned).await?;
     // Data: `mb` MB of text lines.
@@ -126,7 +119,7 @@ async fn measure(state: &Path, work: &Path, opts: &Options, spawned: Instant) ->
             .await?
             .json()
             .await?;
-        if s["state"]["value"] == "idle" {
+        if s["state"]["value"].as_str() == Some("idle") {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -221,7 +214,7 @@ async fn measure(state: &Path, work: &Path, opts: &Options, spawned: Instant) ->
         .context("the event stream ended before task-complete")?;
     let secs = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
-        "wasmux bench events — provider `{provider}`, {mb} MB burst ({} bytes on the wire)",
+        "wasmux-bench events — provider `{provider}`, {mb} MB burst ({} bytes on the wire)",
         bytes
     );
     println!(

@@ -1,19 +1,21 @@
-//! Plugin runtime benchmark.
+//! `wasmux-bench plugins`: the plugin runtime in-process — compile, cached
+//! load, instantiate from `InstancePre`, and the shell provider's output
+//! parser as wasm beside the same parser compiled natively.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::stats;
-use crate::plugins::cache::CompileCache;
-use crate::plugins::call;
-use crate::plugins::embedded::EMBEDDED;
-use crate::plugins::engine::PluginEngine;
-use crate::plugins::loader::{self, Grant, LoadInput, PluginLimits, PluginPre, Source};
-use crate::plugins::provider_instance::{LaunchRequest, ProviderInstance};
-use crate::store::Store;
+use crate::stats::nanos as stats;
+use wasmux::plugins::cache::CompileCache;
+use wasmux::plugins::call;
+use wasmux::plugins::embedded::EMBEDDED;
+use wasmux::plugins::engine::PluginEngine;
+use wasmux::plugins::loader::{self, Grant, LoadInput, PluginLimits, PluginPre, Source};
+use wasmux::plugins::provider_instance::{LaunchRequest, ProviderInstance};
+use wasmux::store::Store;
 
 /// The shell provider's parser, compiled natively from the same source file.
-#[path = "../../../plugins/shell/src/osc.rs"]
+#[path = "../../plugins/shell/src/osc.rs"]
 #[allow(dead_code)]
 mod osc;
 
@@ -59,7 +61,8 @@ fn native_parse(scanner: &mut osc::Scanner, running: &mut bool, data: &[u8], pie
     events.len()
 }
 
-pub(super) async fn run(iterations: usize) -> anyhow::Result<()> {
+/// Run the benchmark with `iterations` per measurement.
+pub async fn run(iterations: usize) -> anyhow::Result<()> {
     let shell = EMBEDDED.iter().find(|e| e.name == "shell").expect("shell is embedded");
     let engine = PluginEngine::new()?;
     let tmp = std::env::temp_dir().join(format!("wasmux-bench-{}", std::process::id()));
