@@ -57,9 +57,51 @@ pub async fn run(config: Config) -> Result<()> {
     let _lock = lock_state_dir(&state_dir)?;
     tracing::info!(state_dir = %state_dir.display(), "starting wasmux {}", env!("CARGO_PKG_VERSION"));
 
+    raise_nofile();
+
     let auth = Auth::load_or_create(&state_dir).context("loading the API token")?;
+    let scrape = match &config.metrics.scrape_token {
+        Some(r) => Some(
+            String::from_utf8(crate::config::resolve_secret("metrics", "scrape_token", r)?)
+                .context("metrics.scrape_token is not UTF-8")?,
+        ),
+        None => None,
+    };
+    let auth = auth.with_scrape_token(scrape);
+
+    // Listen first: while plugins load and sessions are restored, /health
+    // answers and /ready says what the daemon is doing.
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let phase = Arc::new(std::sync::Mutex::new("opening the database".to_string()));
+    let (router_tx, router_rx) = tokio::sync::watch::channel(api::health::starting_router(phase.clone()));
+    let set_phase = |p: &str| *phase.lock().unwrap_or_else(|e| e.into_inner()) = p.to_string();
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(crate::httpd::serve(
+        listener,
+        router_rx,
+        std::time::Duration::from_secs(config.server.header_timeout_secs.max(1)),
+        std::time::Duration::from_secs(config.server.body_timeout_secs.max(1)),
+        async move {
+            let _ = stop_rx.wait_for(|s| *s).await;
+        },
+    ));
+    let info = DaemonInfo {
+        pid: std::process::id(),
+        addr,
+    };
+    write_private(&info_path(&state_dir), &serde_json::to_vec(&info)?)?;
+    let _info = InfoFile(info_path(&state_dir));
+    if !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "listening on a non-loopback address: anyone who can reach it and holds the token controls your agents");
+    }
+    tracing::info!(%addr, token_file = %state_dir.join("token").display(), "listening (starting)");
+
     let store =
         Arc::new(Store::open(&state_dir.join("wasmux.db"), config.store.durability).context("opening the database")?);
+    set_phase("loading plugins");
     let engine = Arc::new(PluginEngine::new()?);
     let cache = CompileCache::new(Some(state_dir.join("cache/components")), engine.fingerprint())
         .context("creating the compile cache")?;
@@ -93,6 +135,7 @@ pub async fn run(config: Config) -> Result<()> {
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(registry.clone().watch(shutdown_rx.clone()));
 
+    set_phase("restoring sessions");
     let sessions = Registry::new(&state_dir, store.clone(), registry.clone(), config.clone())?;
     sessions.restore().await.context("restoring sessions")?;
     tracing::info!(sessions = sessions.list().len(), tmux_socket = %sessions.tmux().socket().display(), "sessions restored");
@@ -105,31 +148,33 @@ pub async fn run(config: Config) -> Result<()> {
         sessions,
         started_at: crate::util::now_ms(),
     });
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
-    let addr = listener.local_addr()?;
-    let info = DaemonInfo {
-        pid: std::process::id(),
-        addr,
-    };
-    write_private(&info_path(&state_dir), &serde_json::to_vec(&info)?)?;
-    if !addr.ip().is_loopback() {
-        tracing::warn!(%addr, "listening on a non-loopback address: anyone who can reach it and holds the token controls your agents");
-    }
-    tracing::info!(%addr, token_file = %state_dir.join("token").display(), "listening");
-
-    let router = api::router(app);
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    let _ = router_tx.send(api::router(app));
+    tracing::info!(%addr, "ready");
+    shutdown_signal().await;
+    let _ = stop_tx.send(true);
+    let _ = server.await;
     let _ = shutdown_tx.send(true);
-    let _ = std::fs::remove_file(info_path(&state_dir));
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Removes `daemon.json` when the daemon stops, also when start-up fails.
+struct InfoFile(PathBuf);
+
+impl Drop for InfoFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Raise the soft `RLIMIT_NOFILE` to the hard limit: every session holds
+/// log segments, raw files and a control client, every stream client a
+/// socket.
+fn raise_nofile() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::info!(nofile = n, "file descriptor limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the file descriptor limit"),
+    }
 }
 
 async fn shutdown_signal() {

@@ -4,7 +4,8 @@
 //! SDK UI message stream). Each request gets a fresh adapter instance.
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Request, State};
+use super::extract::{ApiPath, ApiQuery};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use futures::StreamExt;
@@ -133,8 +134,8 @@ pub struct ChatQuery {
               (status = 429, body = super::error::ErrorBody)))]
 pub async fn chat(
     State(app): State<AppState>,
-    Path(name): Path<String>,
-    Query(q): Query<ChatQuery>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ChatQuery>,
     req: Request,
 ) -> ApiResult<Response> {
     let session = app.session(&name)?;

@@ -5,7 +5,8 @@
 //! committed) before the plugin's response is sent; a trap applies nothing.
 
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
+use super::extract::ApiPath;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 
@@ -31,7 +32,7 @@ const HOP_BY_HOP: &[&str] = &[
 #[utoipa::path(post, path = "/webhooks/{route}", params(("route" = String, Path)), security(()),
     responses((status = 200, description = "the plugin's response"), (status = 401, body = super::error::ErrorBody),
               (status = 404, body = super::error::ErrorBody), (status = 500, body = super::error::ErrorBody)))]
-pub async fn webhook(State(app): State<AppState>, Path(route): Path<String>, req: Request) -> ApiResult<Response> {
+pub async fn webhook(State(app): State<AppState>, ApiPath(route): ApiPath<String>, req: Request) -> ApiResult<Response> {
     let plugin = app
         .plugins
         .webhook_for_route(&route)

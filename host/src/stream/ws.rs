@@ -5,7 +5,8 @@
 //! up from the log instead of buffering in memory.
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
+use crate::api::extract::{ApiPath, ApiQuery};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures::{FutureExt, SinkExt, StreamExt};
@@ -19,8 +20,19 @@ use crate::session::Session;
 
 /// Most bytes of chunks read from the log per catch-up batch.
 const REPLAY_BATCH: usize = 1 << 20;
-/// Largest client message accepted.
-const MAX_CLIENT_MESSAGE: usize = 256 * 1024;
+/// Largest client message accepted (text or binary): beyond it the client
+/// gets a `message_too_big` error and close code 1009.
+pub const MAX_CLIENT_MESSAGE: usize = 256 * 1024;
+/// Largest message read at all: anything up to it is read whole and then
+/// refused cleanly (close 1009 after the error); beyond it the WebSocket
+/// layer stops reading at the frame header and the close is best-effort.
+const READ_LIMIT: usize = 16 << 20;
+/// Largest `input` a client may type in one message.
+pub const MAX_INPUT: usize = 64 * 1024;
+/// Close code for a message over the limit (RFC 6455 "message too big").
+pub const CLOSE_TOO_BIG: u16 = 1009;
+/// How long a refused client gets to answer the close before we hang up.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
 /// Keep-alive ping interval.
 const PING_EVERY: Duration = Duration::from_secs(20);
 
@@ -34,8 +46,8 @@ pub struct StreamQuery {
 /// `GET /sessions/{name}/stream`.
 pub async fn handler(
     State(app): State<AppState>,
-    Path(name): Path<String>,
-    Query(query): Query<StreamQuery>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(query): ApiQuery<StreamQuery>,
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
@@ -59,7 +71,8 @@ pub async fn handler(
     let ws =
         ws.map_err(|e| ApiError::bad_request("not_websocket", format!("this route speaks WebSocket only: {e}")))?;
     Ok(ws
-        .max_message_size(MAX_CLIENT_MESSAGE)
+        .max_message_size(READ_LIMIT)
+        .max_frame_size(READ_LIMIT)
         .on_upgrade(move |socket| async move {
             let _guard = session.terminal.stream_guard();
             if let Err(e) = run(app, session, socket).await {
@@ -139,7 +152,9 @@ async fn run(app: AppState, session: Arc<Session>, socket: WebSocket) -> WsResul
                 // Answer the client between batches.
                 if let Some(msg) = rx.next().now_or_never() {
                     match msg {
+                        Some(Ok(m)) if too_big(&m).is_some() => return refuse_too_big(tx, rx, too_big(&m)).await,
                         Some(Ok(m)) => handle(&app, &session, &mut tx, &mut next, m).await?,
+                        Some(Err(e)) if is_capacity(&e) => return refuse_too_big(tx, rx, None).await,
                         _ => return Ok(()),
                     }
                 }
@@ -151,6 +166,8 @@ async fn run(app: AppState, session: Arc<Session>, socket: WebSocket) -> WsResul
         }
         tokio::select! {
             msg = rx.next() => match msg {
+                Some(Ok(m)) if too_big(&m).is_some() => return refuse_too_big(tx, rx, too_big(&m)).await,
+                Some(Err(e)) if is_capacity(&e) => return refuse_too_big(tx, rx, None).await,
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(()),
                 Some(Ok(m)) => handle(&app, &session, &mut tx, &mut next, m).await?,
             },
@@ -175,6 +192,53 @@ async fn run(app: AppState, session: Arc<Session>, socket: WebSocket) -> WsResul
             _ = ping.tick() => tx.send(Message::Ping(Vec::new().into())).await?,
         }
     }
+}
+
+/// The size of a text or binary message over [`MAX_CLIENT_MESSAGE`].
+fn too_big(m: &Message) -> Option<usize> {
+    let len = match m {
+        Message::Text(t) => t.len(),
+        Message::Binary(b) => b.len(),
+        _ => 0,
+    };
+    (len > MAX_CLIENT_MESSAGE).then_some(len)
+}
+
+/// Whether a read failed because a frame or message was over [`READ_LIMIT`].
+fn is_capacity(e: &axum::Error) -> bool {
+    let text = e.to_string();
+    text.contains("Space limit exceeded") || text.contains("too long") || text.contains("too big")
+}
+
+/// Refuse an oversized message: a `message_too_big` error, close 1009,
+/// then wait (briefly) for the client's close so it reads both before the
+/// connection ends.
+async fn refuse_too_big(
+    mut tx: futures::stream::SplitSink<WebSocket, Message>,
+    mut rx: futures::stream::SplitStream<WebSocket>,
+    size: Option<usize>,
+) -> WsResult {
+    let what = match size {
+        Some(n) => format!("a {n}-byte message"),
+        None => format!("a message over {READ_LIMIT} bytes"),
+    };
+    tracing::debug!(what, "refusing an oversized WebSocket message");
+    let msg = format!("{what} is over the limit of {MAX_CLIENT_MESSAGE} bytes; closing with 1009");
+    tx.send(Message::Text(error("message_too_big", msg).into())).await?;
+    tx.send(Message::Close(Some(CloseFrame {
+        code: CLOSE_TOO_BIG,
+        reason: "message too big".into(),
+    })))
+    .await?;
+    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+        while let Some(Ok(m)) = rx.next().await {
+            if matches!(m, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+    Ok(())
 }
 
 async fn close(tx: &mut futures::stream::SplitSink<WebSocket, Message>, code: Option<i32>) -> WsResult {
@@ -265,10 +329,10 @@ async fn handle(
             Err(e) => error("snapshot_failed", e.to_string()),
         }),
         ClientMessage::Input { data } => {
-            if data.len() > 64 * 1024 {
+            if data.len() > MAX_INPUT {
                 Some(error(
                     "bad_message",
-                    format!("input is {} bytes; the limit is 65536", data.len()),
+                    format!("input is {} bytes; the limit is {MAX_INPUT}", data.len()),
                 ))
             } else {
                 reply(
