@@ -49,19 +49,6 @@ pub fn mb_per_s(bytes: u64, d: Duration) -> f64 {
     bytes as f64 / MB / d.as_secs_f64().max(1e-9)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nearest_rank() {
-        let v: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(percentile(&v, 50.0), 50.0);
-        assert_eq!(percentile(&v, 99.0), 99.0);
-        assert_eq!(percentile(&[7.0], 99.0), 7.0);
-    }
-}
-
 /// Mean, p50 and p99 of a sample in nanoseconds.
 pub struct Nanos {
     /// Mean.
@@ -86,5 +73,18 @@ pub fn nanos(samples: &mut [u64]) -> Nanos {
         mean: samples.iter().sum::<u64>() as f64 / n as f64,
         p50: at(0.5),
         p99: at(0.99),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 50.0), 50.0);
+        assert_eq!(percentile(&v, 99.0), 99.0);
+        assert_eq!(percentile(&[7.0], 99.0), 7.0);
     }
 }

@@ -20,6 +20,7 @@ pub const TICKET_TTL: Duration = Duration::from_secs(30);
 /// The daemon's credentials.
 pub struct Auth {
     token: String,
+    scrape: Option<String>,
     tickets: Mutex<HashMap<String, Instant>>,
 }
 
@@ -49,8 +50,25 @@ impl Auth {
     pub fn with_token(token: String) -> Auth {
         Auth {
             token,
+            scrape: None,
             tickets: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Also accept `scrape` as a bearer token on `/metrics` (only there).
+    pub fn with_scrape_token(mut self, scrape: Option<String>) -> Auth {
+        self.scrape = scrape.filter(|s| !s.is_empty());
+        self
+    }
+
+    /// Whether an `Authorization` header value carries the scrape token.
+    pub fn check_scrape_header(&self, header: Option<&str>) -> bool {
+        let Some(scrape) = &self.scrape else {
+            return false;
+        };
+        header
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .is_some_and(|t| t.trim().len() == scrape.len() && bool::from(t.trim().as_bytes().ct_eq(scrape.as_bytes())))
     }
 
     /// Whether `presented` equals the token (constant time).

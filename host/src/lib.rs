@@ -10,6 +10,8 @@ pub mod bridge;
 pub mod cli;
 pub mod config;
 pub mod events;
+pub mod httpd;
+pub mod logging;
 pub mod outlog;
 pub mod plugin_build;
 pub mod plugins;

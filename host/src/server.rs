@@ -47,40 +47,111 @@ fn lock_state_dir(dir: &Path) -> Result<std::fs::File> {
     }
 }
 
-/// Run the daemon with `config` until SIGTERM or SIGINT: start, bind the
-/// configured address, serve.
+/// Run the daemon with `config` until SIGTERM or SIGINT: lock the state
+/// dir, bind the configured address, serve.
 pub async fn run(config: Config) -> Result<()> {
-    let listen = config.listen;
-    let server = Server::start(config).await?;
+    let server = Server::open(config)?;
+    let listen = server.config.listen;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
     server.serve(listener, shutdown_signal()).await
 }
 
-/// A daemon that has opened its state, loaded its plugins and restored its
-/// sessions, ready to serve on any listener (tests run it in-process).
+/// A daemon with its state dir created and locked, ready to serve on any
+/// listener (tests can run it in-process).
 pub struct Server {
-    app: api::AppState,
+    config: Arc<Config>,
     state_dir: PathBuf,
-    shutdown_tx: tokio::sync::watch::Sender<bool>,
     _lock: std::fs::File,
 }
 
 impl Server {
-    /// Open the state dir (exclusively), the store and the plugins, and
-    /// re-attach the sessions a previous daemon left.
-    pub async fn start(config: Config) -> Result<Server> {
+    /// Create the state dir and take its lock (one daemon per state dir).
+    pub fn open(config: Config) -> Result<Server> {
         let config = Arc::new(config);
         let state_dir = config.state_dir();
         create_private_dir(&state_dir).with_context(|| format!("creating state dir {}", state_dir.display()))?;
         let lock = lock_state_dir(&state_dir)?;
         tracing::info!(state_dir = %state_dir.display(), "starting wasmux {}", env!("CARGO_PKG_VERSION"));
+        raise_nofile();
+        Ok(Server {
+            config,
+            state_dir,
+            _lock: lock,
+        })
+    }
 
+    /// Serve on `listener` until `shutdown` completes. `/health` answers and
+    /// `/ready` says what the daemon is doing from the first moment; the
+    /// whole API once the store is open, plugins are loaded and sessions are
+    /// restored. `daemon.json` exists while the listener does.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        let config = self.config.clone();
+        let state_dir = self.state_dir.clone();
+        // The token exists before daemon.json says where to use it.
         let auth = Auth::load_or_create(&state_dir).context("loading the API token")?;
+        let scrape = match &config.metrics.scrape_token {
+            Some(r) => Some(
+                String::from_utf8(crate::config::resolve_secret("metrics", "scrape_token", r)?)
+                    .context("metrics.scrape_token is not UTF-8")?,
+            ),
+            None => None,
+        };
+        let auth = auth.with_scrape_token(scrape);
+        let addr = listener.local_addr()?;
+        let phase = Arc::new(std::sync::Mutex::new("opening the database".to_string()));
+        let (router_tx, router_rx) = tokio::sync::watch::channel(api::health::starting_router(phase.clone()));
+        let set_phase = |p: &str| *phase.lock().unwrap_or_else(|e| e.into_inner()) = p.to_string();
+        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        let http = tokio::spawn(crate::httpd::serve(
+            listener,
+            router_rx,
+            std::time::Duration::from_secs(config.server.header_timeout_secs.max(1)),
+            std::time::Duration::from_secs(config.server.body_timeout_secs.max(1)),
+            async move {
+                let _ = stop_rx.wait_for(|s| *s).await;
+            },
+        ));
+        let info = DaemonInfo {
+            pid: std::process::id(),
+            addr,
+        };
+        write_private(&info_path(&state_dir), &serde_json::to_vec(&info)?)?;
+        let _info = InfoFile(info_path(&state_dir));
+        if !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "listening on a non-loopback address: anyone who can reach it and holds the token controls your agents");
+        }
+        tracing::info!(%addr, token_file = %state_dir.join("token").display(), "listening (starting)");
+
+        let (app, plugins_stop) = self.start(auth, &set_phase).await?;
+        let _ = router_tx.send(api::router(app));
+        tracing::info!(%addr, "ready");
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        let _ = http.await;
+        let _ = plugins_stop.send(true);
+        tracing::info!("stopped");
+        Ok(())
+    }
+
+    /// Open the store and the plugins, and re-attach the sessions a previous
+    /// daemon left; `set_phase` names each step for `/ready`.
+    async fn start(
+        &self,
+        auth: Auth,
+        set_phase: &dyn Fn(&str),
+    ) -> Result<(api::AppState, tokio::sync::watch::Sender<bool>)> {
+        let config = self.config.clone();
+        let state_dir = &self.state_dir;
         let store = Arc::new(
             Store::open(&state_dir.join("wasmux.db"), config.store.durability).context("opening the database")?,
         );
+        set_phase("loading plugins");
         let engine = Arc::new(PluginEngine::new()?);
         let cache = CompileCache::new(Some(state_dir.join("cache/components")), engine.fingerprint())
             .context("creating the compile cache")?;
@@ -111,10 +182,11 @@ impl Server {
             "plugins ready"
         );
 
-        let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(registry.clone().watch(shutdown_rx));
+        let (plugins_stop, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(registry.clone().watch(stop_rx));
 
-        let sessions = Registry::new(&state_dir, store.clone(), registry.clone(), config.clone())?;
+        set_phase("restoring sessions");
+        let sessions = Registry::new(state_dir, store.clone(), registry.clone(), config.clone())?;
         sessions.restore().await.context("restoring sessions")?;
         tracing::info!(sessions = sessions.list().len(), tmux_socket = %sessions.tmux().socket().display(), "sessions restored");
 
@@ -126,48 +198,26 @@ impl Server {
             sessions,
             started_at: crate::util::now_ms(),
         });
-        Ok(Server {
-            app,
-            state_dir,
-            shutdown_tx,
-            _lock: lock,
-        })
+        Ok((app, plugins_stop))
     }
+}
 
-    /// The shared state the handlers see.
-    pub fn app(&self) -> &api::AppState {
-        &self.app
+/// Removes `daemon.json` when the daemon stops, also when start-up fails.
+struct InfoFile(PathBuf);
+
+impl Drop for InfoFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
+}
 
-    /// Serve the API on `listener` until `shutdown` completes; writes
-    /// `daemon.json` while serving and removes it after.
-    pub async fn serve(
-        self,
-        listener: tokio::net::TcpListener,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<()> {
-        let addr = listener.local_addr()?;
-        let info = DaemonInfo {
-            pid: std::process::id(),
-            addr,
-        };
-        write_private(&info_path(&self.state_dir), &serde_json::to_vec(&info)?)?;
-        if !addr.ip().is_loopback() {
-            tracing::warn!(%addr, "listening on a non-loopback address: anyone who can reach it and holds the token controls your agents");
-        }
-        tracing::info!(%addr, token_file = %self.state_dir.join("token").display(), "listening");
-
-        let router = api::router(self.app.clone());
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await?;
-        let _ = self.shutdown_tx.send(true);
-        let _ = std::fs::remove_file(info_path(&self.state_dir));
-        tracing::info!("stopped");
-        Ok(())
+/// Raise the soft `RLIMIT_NOFILE` to the hard limit: every session holds
+/// log segments, raw files and a control client, every stream client a
+/// socket.
+fn raise_nofile() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::info!(nofile = n, "file descriptor limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the file descriptor limit"),
     }
 }
 

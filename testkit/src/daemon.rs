@@ -163,6 +163,22 @@ impl TestDaemon {
         self.token = std::fs::read_to_string(self.dir.path().join("token"))?
             .trim()
             .to_string();
+        // The daemon listens before plugins load: wait until /ready says
+        // start-up is over (it answers 503 with the phase until then).
+        loop {
+            if let Ok(r) = self.req(Method::GET, "/ready").send().await
+                && (r.status().is_success() || r.status() == StatusCode::UNAUTHORIZED)
+            {
+                break;
+            }
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                bail!("daemon exited during start-up with {status}:\n{}", self.log_text());
+            }
+            if Instant::now() > deadline {
+                bail!("daemon did not become ready:\n{}", self.log_text());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         Ok(())
     }
 

@@ -53,12 +53,7 @@ async fn second_start_compiles_nothing() -> Result<()> {
     d.terminate();
     d.restart().await?;
     let log = d.log_text();
-    let last_ready = log
-        .lines()
-        .filter(|l| l.contains("plugins ready"))
-        .last()
-        .unwrap()
-        .to_string();
+    let last_ready = log.lines().rfind(|l| l.contains("plugins ready")).unwrap().to_string();
     assert!(
         last_ready.contains("compiled=0") && !last_ready.contains("cached=0"),
         "{last_ready}"

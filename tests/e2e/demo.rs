@@ -122,7 +122,7 @@ async fn permission_allow_and_deny() -> Result<()> {
         .map(|(_, e)| e["decision"].as_str().unwrap())
         .collect();
     assert_eq!(resolved, ["allow", "deny"]);
-    let denied = evs.iter().filter(|(_, e)| e["type"] == "tool-result").last().unwrap();
+    let denied = evs.iter().rfind(|(_, e)| e["type"] == "tool-result").unwrap();
     assert_eq!(denied.1["isError"], true);
     let edits = evs.iter().filter(|(_, e)| e["type"] == "file-edit").count();
     assert_eq!(edits, 1);

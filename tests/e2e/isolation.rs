@@ -18,7 +18,7 @@ use crate::ws_client::{Frame, StreamClient};
 const PER_MODE: usize = 20;
 
 fn provider(i: usize) -> &'static str {
-    if i % 2 == 0 { "shell" } else { "demo" }
+    if i.is_multiple_of(2) { "shell" } else { "demo" }
 }
 
 async fn create(d: &TestDaemon, name: &str, provider: &str, cwd: &std::path::Path) -> Result<()> {

@@ -5,14 +5,17 @@
 mod chat;
 mod daemon_plugins;
 mod demo;
+mod edge;
 mod harness;
 mod isolation;
 mod languages;
+mod ops;
 mod plugin_runtime;
 mod plugin_units;
 mod providers;
 mod providers_protocol;
 mod queue;
+mod reliability;
 mod sessions;
 mod stream;
 mod webhooks;

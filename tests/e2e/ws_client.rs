@@ -114,10 +114,10 @@ impl StreamClient {
 
     /// The next JSON message; chunks before it are held for `next`.
     pub async fn json(&mut self) -> Result<Value> {
-        if let Some(i) = self.held.iter().position(|f| matches!(f, Frame::Json(_))) {
-            if let Some(Frame::Json(v)) = self.held.remove(i) {
-                return Ok(v);
-            }
+        if let Some(i) = self.held.iter().position(|f| matches!(f, Frame::Json(_)))
+            && let Some(Frame::Json(v)) = self.held.remove(i)
+        {
+            return Ok(v);
         }
         loop {
             match self.next_wire(Duration::from_secs(20)).await? {

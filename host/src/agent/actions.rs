@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::plugins::bindings::types::InputAction;
-use crate::terminal::Terminal;
+use crate::terminal::{Terminal, TypeAction};
 
 /// Longest `wait-ms` honoured.
 const MAX_WAIT: Duration = Duration::from_secs(5);
@@ -14,26 +14,48 @@ pub trait ProtocolSink: Send + Sync {
     fn send_line(&self, line: &str) -> Result<(), String>;
 }
 
-/// Perform `actions` in order; stops at the first failure.
+/// Perform `actions` in order; stops at the first failure. Each run of
+/// text, paste and key actions (a prompt and its Enter) goes to tmux as one
+/// command list, so a crash cannot split it; a `wait-ms` or `protocol`
+/// action ends a run.
 pub async fn perform(
     session: &Terminal,
     protocol: Option<&dyn ProtocolSink>,
     actions: &[InputAction],
 ) -> Result<(), String> {
+    let mut run: Vec<TypeAction> = Vec::new();
     for action in actions {
         match action {
-            InputAction::Text(t) => session.send_text(t.as_bytes()).await.map_err(|e| e.to_string())?,
-            InputAction::Keys(k) => session.send_keys(k).await.map_err(|e| e.to_string())?,
-            InputAction::Paste(t) => session.paste(t.as_bytes(), true).await.map_err(|e| e.to_string())?,
-            InputAction::Protocol(line) => match protocol {
-                Some(p) => tokio::task::block_in_place(|| p.send_line(line))?,
-                None => return Err("the provider sent a protocol line, but this session has no bridge".into()),
-            },
-            InputAction::WaitMs(ms) => tokio::time::sleep(Duration::from_millis(*ms as u64).min(MAX_WAIT)).await,
-            InputAction::Other(x) => {
-                tracing::debug!(session = %session.name, kind = %x.kind, "ignoring unknown input action")
+            InputAction::Text(t) => run.push(TypeAction::Text(t.as_bytes().to_vec())),
+            InputAction::Keys(k) => run.push(TypeAction::Keys(k.clone())),
+            InputAction::Paste(t) => run.push(TypeAction::Paste(t.as_bytes().to_vec())),
+            other => {
+                flush(session, &mut run).await?;
+                match other {
+                    InputAction::Protocol(line) => match protocol {
+                        Some(p) => tokio::task::block_in_place(|| p.send_line(line))?,
+                        None => return Err("the provider sent a protocol line, but this session has no bridge".into()),
+                    },
+                    InputAction::WaitMs(ms) => {
+                        tokio::time::sleep(Duration::from_millis(*ms as u64).min(MAX_WAIT)).await
+                    }
+                    InputAction::Other(x) => {
+                        tracing::debug!(session = %session.name, kind = %x.kind, "ignoring unknown input action")
+                    }
+                    InputAction::Text(_) | InputAction::Keys(_) | InputAction::Paste(_) => {}
+                }
             }
         }
     }
-    Ok(())
+    flush(session, &mut run).await
+}
+
+/// Type the pending run as one command list.
+async fn flush(session: &Terminal, run: &mut Vec<TypeAction>) -> Result<(), String> {
+    if run.is_empty() {
+        return Ok(());
+    }
+    let r = session.type_atomically(run).await.map_err(|e| e.to_string());
+    run.clear();
+    r
 }

@@ -3,8 +3,9 @@
 //! and `POST /sessions/{name}/chat` (one message's turn, e.g. the Vercel AI
 //! SDK UI message stream). Each request gets a fresh adapter instance.
 
+use super::extract::{ApiPath, ApiQuery};
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use futures::StreamExt;
@@ -95,10 +96,10 @@ fn encoded(
                 }
             }
         }
-        if let Ok(tail) = enc.finish(error.as_deref()).await {
-            if !tail.is_empty() {
-                yield Bytes::from(tail);
-            }
+        if let Ok(tail) = enc.finish(error.as_deref()).await
+            && !tail.is_empty()
+        {
+            yield Bytes::from(tail);
         }
     }
 }
@@ -133,8 +134,8 @@ pub struct ChatQuery {
               (status = 429, body = super::error::ErrorBody)))]
 pub async fn chat(
     State(app): State<AppState>,
-    Path(name): Path<String>,
-    Query(q): Query<ChatQuery>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ChatQuery>,
     req: Request,
 ) -> ApiResult<Response> {
     let session = app.session(&name)?;

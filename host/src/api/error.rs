@@ -118,9 +118,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// Map a body-reading failure to 413 or 400.
+/// Map a body-reading failure to 413, 408 (the body did not arrive within
+/// `server.body_timeout_secs`) or 400.
 pub fn body_rejection(e: BytesRejection) -> ApiError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+    if crate::httpd::is_body_timeout(&e) || e.body_text().contains("request body timed out") {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            "the request body did not arrive in time (server.body_timeout_secs)",
+        )
+    } else if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",

@@ -2,7 +2,8 @@
 //! on every event; `Last-Event-ID` (or `?after=`) resumes gaplessly from the
 //! store, then live; heartbeats every 15 s.
 
-use axum::extract::{Path, Query, State};
+use super::extract::{ApiPath, ApiQuery};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -63,8 +64,8 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
               (status = 404, body = super::error::ErrorBody)))]
 pub async fn events(
     State(app): State<AppState>,
-    Path(name): Path<String>,
-    Query(q): Query<EventsQuery>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<EventsQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let session = app.session(&name)?;

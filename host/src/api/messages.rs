@@ -1,7 +1,8 @@
 //! Queue routes: enqueue (with `?wait=true` and `Idempotency-Key`), message
 //! status, cancel, steer, abort, reset, permission answers, history, state.
 
-use axum::extract::{Path, Query, State};
+use super::extract::{ApiPath, ApiQuery};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -195,8 +196,8 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
               (status = 429, body = super::error::ErrorBody)))]
 pub async fn enqueue(
     State(app): State<AppState>,
-    Path(name): Path<String>,
-    Query(q): Query<WaitQuery>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<WaitQuery>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<PostMessage>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
@@ -233,7 +234,7 @@ pub async fn enqueue(
     responses((status = 200, body = MessageRow), (status = 404, body = super::error::ErrorBody)))]
 pub async fn message(
     State(app): State<AppState>,
-    Path((name, id)): Path<(String, String)>,
+    ApiPath((name, id)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<MessageRow>> {
     Ok(Json(app.session(&name)?.agent.message(&id)?))
 }
@@ -243,7 +244,7 @@ pub async fn message(
     responses((status = 200, body = MessageRow), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
 pub async fn cancel(
     State(app): State<AppState>,
-    Path((name, id)): Path<(String, String)>,
+    ApiPath((name, id)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<MessageRow>> {
     Ok(Json(app.session(&name)?.agent.cancel(&id)?))
 }
@@ -253,7 +254,7 @@ pub async fn cancel(
     responses((status = 200, body = SteerResult), (status = 404, body = super::error::ErrorBody)))]
 pub async fn steer(
     State(app): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<SteerBody>,
 ) -> ApiResult<Json<SteerResult>> {
     Ok(Json(app.session(&name)?.agent.steer(body.text).await?))
@@ -262,7 +263,7 @@ pub async fn steer(
 /// Interrupt the running turn.
 #[utoipa::path(post, path = "/sessions/{name}/abort", params(("name" = String, Path)),
     responses((status = 200, body = AbortResult), (status = 404, body = super::error::ErrorBody)))]
-pub async fn abort(State(app): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<AbortResult>> {
+pub async fn abort(State(app): State<AppState>, ApiPath(name): ApiPath<String>) -> ApiResult<Json<AbortResult>> {
     let aborted = app.session(&name)?.agent.abort().await;
     Ok(Json(AbortResult {
         ok: aborted.is_some(),
@@ -273,7 +274,7 @@ pub async fn abort(State(app): State<AppState>, Path(name): Path<String>) -> Api
 /// Clear the queue, abort the running turn and restart the agent.
 #[utoipa::path(post, path = "/sessions/{name}/reset", params(("name" = String, Path)),
     responses((status = 200, body = ResetResult), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
-pub async fn reset(State(app): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<ResetResult>> {
+pub async fn reset(State(app): State<AppState>, ApiPath(name): ApiPath<String>) -> ApiResult<Json<ResetResult>> {
     let (cancelled, aborted) = app.session(&name)?.agent.reset().await?;
     Ok(Json(ResetResult {
         ok: true,
@@ -288,7 +289,7 @@ pub async fn reset(State(app): State<AppState>, Path(name): Path<String>) -> Api
     responses((status = 200, body = PermissionResult), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
 pub async fn permission(
     State(app): State<AppState>,
-    Path((name, id)): Path<(String, String)>,
+    ApiPath((name, id)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<PermissionBody>,
 ) -> ApiResult<Json<PermissionResult>> {
     app.answer_permission(&name, &id, &body.decision).await?;
@@ -304,8 +305,8 @@ pub async fn permission(
     responses((status = 200, body = [MessageRow]), (status = 404, body = super::error::ErrorBody)))]
 pub async fn history(
     State(app): State<AppState>,
-    Path(name): Path<String>,
-    Query(q): Query<HistoryQuery>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> ApiResult<Json<Vec<MessageRow>>> {
     app.session(&name)?;
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
@@ -319,11 +320,12 @@ pub async fn history(
 /// State, its source, the running turn, the queue.
 #[utoipa::path(get, path = "/sessions/{name}/state", params(("name" = String, Path)),
     responses((status = 200, body = SessionState), (status = 404, body = super::error::ErrorBody)))]
-pub async fn state(State(app): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<SessionState>> {
+pub async fn state(State(app): State<AppState>, ApiPath(name): ApiPath<String>) -> ApiResult<Json<SessionState>> {
     let session = app.session(&name)?;
     let (agent, terminal) = (&session.agent, &session.terminal);
+    let exit = terminal.exited();
     Ok(Json(SessionState {
-        state: agent.state(),
+        state: super::sessions::state_with_exit(agent.state(), exit.is_some()),
         turn: agent.turn().map(|t| TurnInfo {
             id: t.id,
             text: t.text,
@@ -335,8 +337,8 @@ pub async fn state(State(app): State<AppState>, Path(name): Path<String>) -> Api
             .map_err(|e| ApiError::internal(e.to_string()))?,
         permissions: agent.pending_permissions(),
         last_event_seq: agent.bus.last_seq(),
-        exit_code: terminal.exited().and_then(|e| e.code),
-        last_output: terminal.exited().map(|_| terminal.last_output_lines(20)),
+        exit_code: exit.and_then(|e| e.code),
+        last_output: exit.map(|_| terminal.last_output_lines(20)),
         provider_error: agent.provider_error(),
     }))
 }

@@ -4,12 +4,15 @@
 //! `prometheus-client` would need a registry mirrored from that state.
 
 use axum::extract::State;
-use axum::http::header::CONTENT_TYPE;
-use axum::response::IntoResponse;
+use axum::http::HeaderMap;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::AppState;
+use super::{ApiError, AppState};
+use crate::config::MetricsConfig;
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -19,9 +22,59 @@ fn label(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-/// Sessions, queue depth, turns, plugin calls/failures, stream clients, bytes.
-#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
-pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+/// Which sessions get their own `session` label: none unless
+/// `metrics.per_session`, then the first `max_sessions` by name; the rest
+/// are summed under `_other`.
+struct PerSession {
+    labelled: Option<BTreeSet<String>>,
+}
+
+impl PerSession {
+    fn new<'a>(config: &MetricsConfig, names: impl Iterator<Item = &'a str>) -> PerSession {
+        let labelled = config.per_session.then(|| {
+            let mut all: Vec<&str> = names.collect();
+            all.sort_unstable();
+            all.into_iter().take(config.max_sessions).map(str::to_string).collect()
+        });
+        PerSession { labelled }
+    }
+
+    /// The label value for `session`, or None when unlabelled.
+    fn label<'a>(&self, session: &'a str) -> Option<&'a str> {
+        let set = self.labelled.as_ref()?;
+        Some(if set.contains(session) { session } else { "_other" })
+    }
+
+    /// One family: per session (bounded) or one total.
+    fn family(&self, out: &mut String, name: &str, kind: &str, help: &str, values: &[(&str, u64)]) {
+        family(out, name, kind, help);
+        if self.labelled.is_none() {
+            let _ = writeln!(out, "{name} {}", values.iter().map(|v| v.1).sum::<u64>());
+            return;
+        }
+        let mut by: BTreeMap<&str, u64> = BTreeMap::new();
+        for (session, v) in values {
+            *by.entry(self.label(session).unwrap_or("_other")).or_default() += v;
+        }
+        for (session, v) in by {
+            let _ = writeln!(out, "{name}{{session=\"{}\"}} {v}", label(session));
+        }
+    }
+}
+
+/// Sessions, queue depth, turns, plugin calls/failures, stream clients,
+/// bytes. Needs the operator token or the scrape token, unless
+/// `metrics.public`.
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain"),
+    (status = 401, body = super::error::ErrorBody)))]
+pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    let header = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if !app.config.metrics.public && !app.auth.check_header(header) && !app.auth.check_scrape_header(header) {
+        return ApiError::unauthorized(
+            "/metrics needs `Authorization: Bearer <token>` (the operator token or metrics.scrape_token), or metrics.public = true",
+        )
+        .into_response();
+    }
     let mut out = String::new();
     family(&mut out, "wasmux_up", "gauge", "1 while the daemon serves.");
     let _ = writeln!(out, "wasmux_up 1");
@@ -43,93 +96,75 @@ pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     let _ = writeln!(out, "wasmux_sessions{{status=\"running\"}} {running}");
     let _ = writeln!(out, "wasmux_sessions{{status=\"exited\"}} {}", sessions.len() - running);
 
-    let mut clients = String::new();
-    let mut bytes = String::new();
-    let mut chunks = String::new();
-    let mut retained = String::new();
+    let per = PerSession::new(&app.config.metrics, sessions.iter().map(|s| s.name.as_str()));
+    let mut clients = Vec::new();
+    let mut bytes = Vec::new();
+    let mut chunks = Vec::new();
+    let mut retained = Vec::new();
+    let mut events = Vec::new();
     for s in &sessions {
-        let n = label(&s.name);
         let meta = s.terminal.log.meta();
-        let _ = writeln!(
-            clients,
-            "wasmux_stream_clients{{session=\"{n}\"}} {}",
-            s.terminal.stream_clients()
-        );
-        let _ = writeln!(
-            bytes,
-            "wasmux_output_bytes_total{{session=\"{n}\"}} {}",
-            meta.last_raw_end
-        );
-        let _ = writeln!(
-            chunks,
-            "wasmux_output_chunks_total{{session=\"{n}\"}} {}",
-            meta.last_seq
-        );
-        let _ = writeln!(
-            retained,
-            "wasmux_output_retained_bytes{{session=\"{n}\"}} {}",
-            meta.bytes
-        );
+        clients.push((s.name.as_str(), s.terminal.stream_clients() as u64));
+        bytes.push((s.name.as_str(), meta.last_raw_end));
+        chunks.push((s.name.as_str(), meta.last_seq));
+        retained.push((s.name.as_str(), meta.bytes));
+        events.push((s.name.as_str(), s.agent.bus.last_seq()));
     }
-    family(
+    per.family(
         &mut out,
         "wasmux_stream_clients",
         "gauge",
         "Connected terminal stream clients.",
+        &clients,
     );
-    out.push_str(&clients);
-    family(
+    per.family(
         &mut out,
         "wasmux_output_bytes_total",
         "counter",
-        "Pane output bytes logged, per session.",
+        "Pane output bytes logged.",
+        &bytes,
     );
-    out.push_str(&bytes);
-    family(
+    per.family(
         &mut out,
         "wasmux_output_chunks_total",
         "counter",
-        "Output chunks logged (the last seq), per session.",
+        "Output chunks logged (the last seq).",
+        &chunks,
     );
-    out.push_str(&chunks);
-    family(
+    per.family(
         &mut out,
         "wasmux_output_retained_bytes",
         "gauge",
-        "Output bytes retained in the log, per session.",
+        "Output bytes retained in the log.",
+        &retained,
     );
-    out.push_str(&retained);
 
     family(
         &mut out,
         "wasmux_messages",
         "gauge",
-        "Messages by session and status (queued = queue depth).",
+        "Messages by status (queued = queue depth).",
     );
     if let Ok(counts) = app.store.message_counts() {
+        let mut by: BTreeMap<(String, String), u64> = BTreeMap::new();
         for (session, status, n) in counts {
-            let _ = writeln!(
-                out,
-                "wasmux_messages{{session=\"{}\",status=\"{}\"}} {n}",
-                label(&session),
-                label(&status)
-            );
+            let key = match per.label(&session) {
+                Some(l) => format!("session=\"{}\",", label(l)),
+                None => String::new(),
+            };
+            *by.entry((key, status)).or_default() += n;
+        }
+        for ((key, status), n) in by {
+            let _ = writeln!(out, "wasmux_messages{{{key}status=\"{}\"}} {n}", label(&status));
         }
     }
-    family(
+    per.family(
         &mut out,
         "wasmux_events_total",
         "counter",
-        "Events published (the last event seq), per session.",
+        "Events published (the last event seq).",
+        &events,
     );
-    for s in &sessions {
-        let _ = writeln!(
-            out,
-            "wasmux_events_total{{session=\"{}\"}} {}",
-            label(&s.name),
-            s.agent.bus.last_seq()
-        );
-    }
 
     let plugins = app.plugins.all();
     let per_plugin = |out: &mut String,
@@ -170,5 +205,5 @@ pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
         "Time spent in plugin calls.",
         &|p| format!("{:.6}", p.stats().call_nanos.load(Relaxed) as f64 / 1e9),
     );
-    ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out)
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
 }

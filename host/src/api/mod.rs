@@ -2,8 +2,10 @@
 
 pub mod adapters;
 pub mod auth_mw;
+pub mod edge;
 pub mod error;
 pub mod events;
+pub mod extract;
 pub mod health;
 pub mod messages;
 pub mod metrics;
@@ -45,8 +47,10 @@ pub struct App {
 /// Handle to [`App`] used as axum state.
 pub type AppState = Arc<App>;
 
-/// Build the router: `/health` and `/webhooks/*` are open; everything else
-/// requires the bearer token.
+/// Build the router: `/health` and `/webhooks/*` are open; `/metrics` takes
+/// the operator token, the scrape token or none (`metrics.public`);
+/// everything else requires the bearer token. Every route checks the `Host`
+/// header (but `/health`), answers errors in the JSON shape and is logged.
 pub fn router(app: AppState) -> Router {
     let protected = Router::new()
         .merge(health::protected_routes())
@@ -55,7 +59,6 @@ pub fn router(app: AppState) -> Router {
         .merge(messages::routes())
         .route("/sessions/{name}/events", axum::routing::get(events::events))
         .route("/sessions/{name}/chat", axum::routing::post(adapters::chat))
-        .route("/metrics", axum::routing::get(metrics::metrics))
         .route("/openapi.json", axum::routing::get(openapi::openapi))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), auth_mw::require_token));
@@ -65,9 +68,14 @@ pub fn router(app: AppState) -> Router {
         .route("/webhooks/{route}", axum::routing::post(webhooks::webhook))
         // Authenticates itself: bearer header or single-use ticket.
         .route("/sessions/{name}/stream", axum::routing::get(stream::handler))
+        // Authenticates itself: scrape token, operator token or public.
+        .route("/metrics", axum::routing::get(metrics::metrics))
         .merge(protected)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(app.config.limits.body_bytes))
+        .layer(middleware::from_fn(edge::json_errors))
+        .layer(middleware::from_fn_with_state(app.clone(), edge::check_host))
+        .layer(middleware::from_fn(edge::access_log))
         .with_state(app)
 }
 

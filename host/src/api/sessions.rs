@@ -1,6 +1,7 @@
 //! Session routes: create, list, inspect, label, delete; the stream.
 
-use axum::extract::{Path, State};
+use super::extract::ApiPath;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -43,6 +44,11 @@ pub struct SessionInfo {
     pub state: StateInfo,
     /// Output log epoch.
     pub epoch: String,
+    /// Set when the daemon found this session's output log damaged at
+    /// start and rebuilt it under a new epoch: what was lost, where the old
+    /// files are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_damage: Option<String>,
     /// First retained output seq.
     pub first_seq: u64,
     /// Last output seq.
@@ -61,10 +67,14 @@ pub struct SessionInfo {
 
 impl SessionInfo {
     /// Describe `s`.
+    /// Status, exit code, last output and state come from one read of the
+    /// terminal's exit, so the view never says `running` with an exit code
+    /// (nor `working` once exited).
     pub fn of(s: &Session) -> SessionInfo {
         let row = s.row();
         let t = &s.terminal;
         let meta = t.log.meta();
+        let exit = t.exited();
         SessionInfo {
             name: row.name.clone(),
             provider: row.provider,
@@ -73,11 +83,16 @@ impl SessionInfo {
             cols: row.cols,
             rows: row.rows,
             created_at: rfc3339(row.created_at),
-            status: row.status,
-            exit_code: row.exit_code,
-            last_output: t.exited().map(|_| t.last_output_lines(20)),
-            state: s.agent.state(),
+            status: if exit.is_some() {
+                SessionStatus::Exited
+            } else {
+                SessionStatus::Running
+            },
+            exit_code: exit.and_then(|e| e.code),
+            last_output: exit.map(|_| t.last_output_lines(20)),
+            state: state_with_exit(s.agent.state(), exit.is_some()),
             epoch: meta.epoch,
+            log_damage: t.log.damage().map(str::to_string),
             first_seq: meta.first_seq,
             last_seq: meta.last_seq,
             output_bytes: meta.last_raw_end,
@@ -86,6 +101,16 @@ impl SessionInfo {
             labels: row.labels,
             uuid: row.uuid,
         }
+    }
+}
+
+/// The agent's state, as `exited` once the terminal says the agent ended
+/// (the provider's own `exited` may trail the exit by a plugin call).
+pub fn state_with_exit(state: StateInfo, exited: bool) -> StateInfo {
+    if exited && state.value != crate::events::AgentState::Exited {
+        StateInfo::exited()
+    } else {
+        state
     }
 }
 
@@ -127,7 +152,7 @@ pub fn routes() -> Router<AppState> {
 /// with `agent restarted`).
 #[utoipa::path(post, path = "/sessions/{name}/restart", params(("name" = String, Path, description = "session name")),
     responses((status = 200, body = SessionInfo), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
-pub async fn restart(State(app): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<SessionInfo>> {
+pub async fn restart(State(app): State<AppState>, ApiPath(name): ApiPath<String>) -> ApiResult<Json<SessionInfo>> {
     let session = app.sessions.restart(&name).await?;
     Ok(Json(SessionInfo::of(&session)))
 }
@@ -152,7 +177,7 @@ pub async fn list(State(app): State<AppState>) -> Json<Vec<SessionInfo>> {
 /// One session.
 #[utoipa::path(get, path = "/sessions/{name}", params(("name" = String, Path, description = "session name")),
     responses((status = 200, body = SessionInfo), (status = 404, body = super::error::ErrorBody)))]
-pub async fn show(State(app): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<SessionInfo>> {
+pub async fn show(State(app): State<AppState>, ApiPath(name): ApiPath<String>) -> ApiResult<Json<SessionInfo>> {
     Ok(Json(SessionInfo::of(&*app.sessions.get(&name)?)))
 }
 
@@ -162,7 +187,7 @@ pub async fn show(State(app): State<AppState>, Path(name): Path<String>) -> ApiR
     responses((status = 200, body = SessionInfo), (status = 404, body = super::error::ErrorBody)))]
 pub async fn patch(
     State(app): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(req): ApiJson<PatchSession>,
 ) -> ApiResult<Json<SessionInfo>> {
     let session = app.sessions.get(&name)?;
@@ -181,7 +206,7 @@ pub async fn patch(
 /// Kill the agent and delete the session with its log.
 #[utoipa::path(delete, path = "/sessions/{name}", params(("name" = String, Path, description = "session name")),
     responses((status = 200, body = Deleted), (status = 404, body = super::error::ErrorBody)))]
-pub async fn delete(State(app): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Deleted>> {
+pub async fn delete(State(app): State<AppState>, ApiPath(name): ApiPath<String>) -> ApiResult<Json<Deleted>> {
     app.sessions.delete(&name).await?;
     Ok(Json(Deleted { ok: true, name }))
 }

@@ -1,15 +1,16 @@
 //! `GET /sessions/{name}/stream`: authentication and origin checks, then
 //! the connection is handed to [`crate::stream::ws::serve`].
 
+use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
+use super::extract::{ApiPath, ApiQuery};
 use super::{ApiError, App, AppState};
 use crate::stream;
-use crate::stream::ws::{Answerer, MAX_CLIENT_MESSAGE};
+use crate::stream::ws::{Answerer, READ_LIMIT};
 
 impl Answerer for App {
     fn answer<'a>(
@@ -46,8 +47,8 @@ pub struct StreamQuery {
               (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
 pub async fn handler(
     State(app): State<AppState>,
-    Path(name): Path<String>,
-    Query(query): Query<StreamQuery>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(query): ApiQuery<StreamQuery>,
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
@@ -72,7 +73,8 @@ pub async fn handler(
         ws.map_err(|e| ApiError::bad_request("not_websocket", format!("this route speaks WebSocket only: {e}")))?;
     let answerer: Arc<dyn Answerer> = app.clone();
     Ok(ws
-        .max_message_size(MAX_CLIENT_MESSAGE)
+        .max_message_size(READ_LIMIT)
+        .max_frame_size(READ_LIMIT)
         .on_upgrade(move |socket| stream::ws::serve(session, socket, answerer))
         .into_response())
 }

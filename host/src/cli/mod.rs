@@ -210,16 +210,14 @@ pub struct ServeArgs {
     /// Folder of drop-in plugins (default <state-dir>/plugins).
     #[arg(long)]
     pub plugins_dir: Option<PathBuf>,
+    /// Log lines as `text` or `json` (one object per line). Also
+    /// `WASMUX_LOG_FORMAT`.
+    #[arg(long, value_enum, env = "WASMUX_LOG_FORMAT", default_value = "text")]
+    pub log_format: crate::logging::LogFormat,
 }
 
 fn init_tracing(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    crate::logging::init(default, crate::logging::LogFormat::Text);
 }
 
 /// Parse arguments and run; the process exit code.
@@ -255,7 +253,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let daemon = cli.daemon;
     match cli.command {
         Command::Serve(args) => {
-            init_tracing("info");
+            crate::logging::init("info", args.log_format);
             let mut config =
                 crate::config::Config::load(args.config.as_deref()).map_err(|e| CliError::Other(e.to_string()))?;
             if let Some(dir) = daemon.state_dir {

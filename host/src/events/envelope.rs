@@ -44,7 +44,7 @@ impl Envelope {
             Ok(Value::Object(o)) => o,
             _ => Map::new(),
         };
-        let cut = fields.values_mut().fold(false, |acc, v| cap(v) || acc);
+        let cut = cap_all(fields.values_mut());
         let event = if cut {
             serde_json::from_value(Value::Object(fields.clone())).unwrap_or(event)
         } else {
@@ -88,6 +88,15 @@ impl Envelope {
     }
 }
 
+/// Cap every value (no short-circuit); whether any was cut.
+fn cap_all<'a>(values: impl Iterator<Item = &'a mut Value>) -> bool {
+    let mut cut = false;
+    for v in values {
+        cut |= cap(v);
+    }
+    cut
+}
+
 /// Cut long strings (recursively) to [`MAX_FIELD`] bytes; whether any was cut.
 fn cap(v: &mut Value) -> bool {
     match v {
@@ -99,8 +108,8 @@ fn cap(v: &mut Value) -> bool {
             *s = format!("{}…[{} bytes cut]", &s[..cut], s.len() - cut);
             true
         }
-        Value::Array(a) => a.iter_mut().fold(false, |acc, v| cap(v) || acc),
-        Value::Object(o) => o.values_mut().fold(false, |acc, v| cap(v) || acc),
+        Value::Array(a) => cap_all(a.iter_mut()),
+        Value::Object(o) => cap_all(o.values_mut()),
         _ => false,
     }
 }

@@ -11,10 +11,16 @@
 //! - `head`: `"<first_seq> <first_raw>"`, written when retention deletes
 //!   segments, so `first_raw` survives a restart.
 //!
-//! On open the last segment is validated record by record and a torn or
-//! corrupt tail is cut; earlier segments must be seq-continuous.
+//! On open every segment is validated record by record (header, seq, CRC).
+//! A torn tail of the last segment (nothing valid after it) is cut. Any
+//! other damage — a bad sealed segment, a seq gap, valid records after a
+//! bad one — rebuilds the log under a new epoch from every record that
+//! still checks out, the old files quarantined (see `recover.rs`).
 
 mod index;
+mod recover;
+#[cfg(test)]
+mod recover_tests;
 mod segment;
 #[cfg(test)]
 mod tests;
@@ -104,6 +110,7 @@ pub struct OutputLog {
     epoch: String,
     writer: Mutex<Writer>,
     state: RwLock<State>,
+    damage: Option<String>,
 }
 
 impl std::fmt::Debug for OutputLog {
@@ -160,7 +167,6 @@ impl OutputLog {
             }
         };
         let mut segments = Vec::new();
-        let mut cached = Vec::new();
         if !existed {
             let head = dir.join("head");
             if head.exists() {
@@ -168,24 +174,16 @@ impl OutputLog {
             }
             segments.push(segment::create_segment(dir, 1)?);
         }
-        for (i, (seq, path)) in found.iter().enumerate() {
-            if let Some(prev) = segments.last()
-                && prev.next_seq() != *seq
-            {
-                return Err(LogError::Corrupt(format!(
-                    "{}: starts at seq {seq} but the previous segment ends at seq {}",
-                    path.display(),
-                    prev.next_seq() - 1
-                )));
+        let cached = match index_segments(&found, cache_limit) {
+            Ok((segs, tail)) => {
+                segments.extend(segs);
+                tail
             }
-            if i + 1 < found.len() {
-                segments.push(segment::scan_sealed(path, *seq)?);
-            } else {
-                let (seg, tail) = segment::recover_active(path, *seq, cache_limit)?;
-                segments.push(seg);
-                cached = tail;
+            Err(LogError::Corrupt(reason)) => {
+                return Self::rebuilt(dir, retention_bytes, segment_bytes, cache_limit, &reason);
             }
-        }
+            Err(e) => return Err(e),
+        };
         let oldest = &segments[0];
         let first_raw = match head {
             Some((seq, raw)) if seq == oldest.first_seq => raw,
@@ -213,9 +211,16 @@ impl OutputLog {
             epoch,
             writer: Mutex::new(writer),
             state: RwLock::new(state),
+            damage: None,
         };
         log.enforce_retention(&mut log.lock_writer());
         Ok(log)
+    }
+
+    /// Set when this open found the log damaged and rebuilt it under a new
+    /// epoch: what was lost and where the old files are.
+    pub fn damage(&self) -> Option<&str> {
+        self.damage.as_deref()
     }
 
     /// Current epoch, first/last seq, raw positions and retained bytes.
@@ -346,4 +351,30 @@ impl OutputLog {
     fn write_state(&self) -> RwLockWriteGuard<'_, State> {
         self.state.write().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Index the segments `found` (sorted): sealed ones verified, the last one
+/// recovered (torn tail cut), seqs continuous across files.
+fn index_segments(found: &[(u64, PathBuf)], cache_limit: usize) -> Result<(Vec<index::Segment>, Vec<Chunk>), LogError> {
+    let mut segments: Vec<index::Segment> = Vec::new();
+    let mut cached = Vec::new();
+    for (i, (seq, path)) in found.iter().enumerate() {
+        if let Some(prev) = segments.last()
+            && prev.next_seq() != *seq
+        {
+            return Err(LogError::Corrupt(format!(
+                "{}: starts at seq {seq} but the previous segment ends at seq {}",
+                path.display(),
+                prev.next_seq() - 1
+            )));
+        }
+        if i + 1 < found.len() {
+            segments.push(segment::scan_sealed(path, *seq)?);
+        } else {
+            let (seg, tail) = segment::recover_active(path, *seq, cache_limit)?;
+            segments.push(seg);
+            cached = tail;
+        }
+    }
+    Ok((segments, cached))
 }

@@ -152,15 +152,17 @@ pub(super) fn create_segment(dir: &Path, first_seq: u64) -> Result<Segment, LogE
     Ok(Segment::new(first_seq, Arc::new(file), path.into()))
 }
 
-/// Indexes a sealed (not last) segment by reading headers only. Any bad
-/// header, seq gap or short file is corruption.
+/// Indexes a sealed (not last) segment, verifying every record (header,
+/// seq and CRC), so damage is found at open, not mid-replay. Any bad
+/// record, seq gap or short file is corruption.
 pub(super) fn scan_sealed(path: &Path, first_seq: u64) -> Result<Segment, LogError> {
     let file = File::open(path).map_err(io_at(path))?;
     let len = file.metadata().map_err(io_at(path))?.len();
     let file = Arc::new(file);
     let mut seg = Segment::new(first_seq, file.clone(), path.into());
-    let mut r = BufReader::with_capacity(64 * 1024, &*file);
+    let mut r = BufReader::with_capacity(256 * 1024, &*file);
     let mut hdr = [0u8; HEADER];
+    let mut data = vec![0u8; MAX_CHUNK];
     let mut off = 0u64;
     while off < len {
         let seq = seg.next_seq();
@@ -176,15 +178,19 @@ pub(super) fn scan_sealed(path: &Path, first_seq: u64) -> Result<Segment, LogErr
         if end > len {
             return Err(corrupt(path, off, format!("record seq {seq} runs past end of file")));
         }
-        r.seek_relative(h.len as i64).map_err(io_at(path))?;
+        r.read_exact(&mut data[..h.len]).map_err(io_at(path))?;
+        if checksum(h.seq, h.raw_end, &data[..h.len]) != h.crc {
+            return Err(corrupt(path, off, format!("crc mismatch in seq {seq}")));
+        }
         seg.push(off, end, h.len as u64, h.raw_end);
         off = end;
     }
     Ok(seg)
 }
 
-/// Indexes the last segment, validating every record fully; the first
-/// invalid or incomplete record and everything after it is truncated away.
+/// Indexes the last segment, validating every record fully; a torn tail
+/// (the first invalid or incomplete record, with nothing valid after it) is
+/// truncated away; a bad record followed by valid ones is corruption.
 /// Also returns the newest chunks (up to `cache_bytes` of data, at least
 /// one if any) to seed the cache.
 pub(super) fn recover_active(
@@ -231,6 +237,16 @@ pub(super) fn recover_active(
         pos = end;
     }
     if let Some(reason) = bad {
+        if super::recover::any_valid(&buf[pos..]) {
+            // Valid records after a bad one: not a torn write but damage.
+            // Cutting here would hand their seqs to new output under the
+            // same epoch.
+            return Err(corrupt(
+                path,
+                pos as u64,
+                format!("{reason}, with valid records after it"),
+            ));
+        }
         tracing::warn!(
             file = %path.display(),
             offset = pos,

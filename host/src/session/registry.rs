@@ -167,6 +167,11 @@ impl Registry {
                 )));
             }
         }
+        if let Some(i) = req.args.iter().position(|a| a.contains('\0')) {
+            return Err(SessionError::Invalid(format!(
+                "argument {i} contains a NUL byte, which no process argument can hold"
+            )));
+        }
         let config = &self.agents.config;
         let cols = req.cols.unwrap_or(config.sessions.cols);
         let rows = req.rows.unwrap_or(config.sessions.rows);

@@ -50,6 +50,7 @@ pub enum Durability {
 
 /// Handle to the database. Cheap to share behind an `Arc`.
 pub struct Store {
+    path: Option<std::path::PathBuf>,
     conn: Mutex<Connection>,
     /// Queued messages per session, counted once and kept up to date, so the
     /// queue-cap check stays O(1). Locked after `conn`.
@@ -132,7 +133,24 @@ impl Store {
     /// Open (creating if needed) the database at `path`.
     pub fn open(path: &Path, durability: Durability) -> Result<Store, StoreError> {
         let conn = Connection::open(path)?;
-        Self::init(conn, durability)
+        let mut store = Self::init(conn, durability)?;
+        store.path = Some(path.to_path_buf());
+        Ok(store)
+    }
+
+    /// Whether the database answers and its file is still where it was
+    /// opened (a deleted file takes writes that vanish on restart): the
+    /// reason when not.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(p) = &self.path
+            && !p.exists()
+        {
+            return Err(format!("the database file {} is gone", p.display()));
+        }
+        self.conn()
+            .query_row("SELECT count(*) FROM sessions", [], |r| r.get::<_, i64>(0))
+            .map(|_| ())
+            .map_err(|e| format!("the database does not answer: {e}"))
     }
 
     /// An in-memory database (for `wasmux plugins check` and unit tests).
@@ -155,6 +173,7 @@ impl Store {
         conn.execute_batch(SCHEMA)?;
         migrate(&conn)?;
         Ok(Store {
+            path: None,
             conn: Mutex::new(conn),
             queued: Mutex::new(Default::default()),
         })

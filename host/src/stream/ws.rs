@@ -15,10 +15,19 @@ use crate::session::Session;
 
 /// Most bytes of chunks read from the log per catch-up batch.
 const REPLAY_BATCH: usize = 1 << 20;
-/// Largest client message accepted.
+/// Largest client message accepted (text or binary): beyond it the client
+/// gets a `message_too_big` error and close code 1009.
 pub const MAX_CLIENT_MESSAGE: usize = 256 * 1024;
-/// Largest `input` text accepted.
+/// Largest message read at all: anything up to it is read whole and then
+/// refused cleanly (close 1009 after the error); beyond it the WebSocket
+/// layer stops reading at the frame header and the close is best-effort.
+pub const READ_LIMIT: usize = 16 << 20;
+/// Largest `input` a client may type in one message.
 pub const MAX_INPUT: usize = 64 * 1024;
+/// Close code for a message over the limit (RFC 6455 "message too big").
+pub const CLOSE_TOO_BIG: u16 = 1009;
+/// How long a refused client gets to answer the close before we hang up.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
 /// Keep-alive ping interval.
 const PING_EVERY: Duration = Duration::from_secs(20);
 
@@ -112,7 +121,9 @@ async fn run(answerer: Arc<dyn Answerer>, session: Arc<Session>, socket: WebSock
                 // Answer the client between batches.
                 if let Some(msg) = rx.next().now_or_never() {
                     match msg {
+                        Some(Ok(m)) if too_big(&m).is_some() => return refuse_too_big(tx, rx, too_big(&m)).await,
                         Some(Ok(m)) => handle(&*answerer, &session, &mut tx, &mut next, m).await?,
+                        Some(Err(e)) if is_capacity(&e) => return refuse_too_big(tx, rx, None).await,
                         _ => return Ok(()),
                     }
                 }
@@ -124,6 +135,8 @@ async fn run(answerer: Arc<dyn Answerer>, session: Arc<Session>, socket: WebSock
         }
         tokio::select! {
             msg = rx.next() => match msg {
+                Some(Ok(m)) if too_big(&m).is_some() => return refuse_too_big(tx, rx, too_big(&m)).await,
+                Some(Err(e)) if is_capacity(&e) => return refuse_too_big(tx, rx, None).await,
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(()),
                 Some(Ok(m)) => handle(&*answerer, &session, &mut tx, &mut next, m).await?,
             },
@@ -148,6 +161,53 @@ async fn run(answerer: Arc<dyn Answerer>, session: Arc<Session>, socket: WebSock
             _ = ping.tick() => tx.send(Message::Ping(Vec::new().into())).await?,
         }
     }
+}
+
+/// The size of a text or binary message over [`MAX_CLIENT_MESSAGE`].
+fn too_big(m: &Message) -> Option<usize> {
+    let len = match m {
+        Message::Text(t) => t.len(),
+        Message::Binary(b) => b.len(),
+        _ => 0,
+    };
+    (len > MAX_CLIENT_MESSAGE).then_some(len)
+}
+
+/// Whether a read failed because a frame or message was over [`READ_LIMIT`].
+fn is_capacity(e: &axum::Error) -> bool {
+    let text = e.to_string();
+    text.contains("Space limit exceeded") || text.contains("too long") || text.contains("too big")
+}
+
+/// Refuse an oversized message: a `message_too_big` error, close 1009,
+/// then wait (briefly) for the client's close so it reads both before the
+/// connection ends.
+async fn refuse_too_big(
+    mut tx: futures::stream::SplitSink<WebSocket, Message>,
+    mut rx: futures::stream::SplitStream<WebSocket>,
+    size: Option<usize>,
+) -> WsResult {
+    let what = match size {
+        Some(n) => format!("a {n}-byte message"),
+        None => format!("a message over {READ_LIMIT} bytes"),
+    };
+    tracing::debug!(what, "refusing an oversized WebSocket message");
+    let msg = format!("{what} is over the limit of {MAX_CLIENT_MESSAGE} bytes; closing with 1009");
+    tx.send(text(ServerMessage::error("message_too_big", msg))).await?;
+    tx.send(Message::Close(Some(CloseFrame {
+        code: CLOSE_TOO_BIG,
+        reason: "message too big".into(),
+    })))
+    .await?;
+    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+        while let Some(Ok(m)) = rx.next().await {
+            if matches!(m, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+    Ok(())
 }
 
 async fn close(tx: &mut futures::stream::SplitSink<WebSocket, Message>, code: Option<i32>) -> WsResult {

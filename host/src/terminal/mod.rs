@@ -11,8 +11,10 @@ pub mod raw;
 pub mod script;
 mod snapshot;
 mod supervise;
+mod typing;
 
 pub use snapshot::{Cursor, Snapshot};
+pub use typing::TypeAction;
 
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -25,16 +27,7 @@ use crate::config::Config;
 use crate::outlog::{Chunk, OutputLog};
 use crate::store::{RowCell, SessionRow, Store};
 use crate::tmux::client::ControlClient;
-use crate::tmux::{Tmux, TmuxError, input, shell_quote};
-
-/// One step of typed input.
-#[derive(Debug, Clone)]
-pub enum TypeAction {
-    /// Literal bytes.
-    Text(Vec<u8>),
-    /// tmux key names.
-    Keys(Vec<String>),
-}
+use crate::tmux::{Tmux, TmuxError, shell_quote};
 
 /// How the agent's process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -188,56 +181,6 @@ impl Terminal {
             Some(p) if p.control.is_alive() => Ok(p),
             _ => Err(TmuxError::Gone),
         }
-    }
-
-    /// Type `text` literally into the pane.
-    pub async fn send_text(&self, text: &[u8]) -> Result<(), TmuxError> {
-        if text.len() > 4096 {
-            return self.paste(text, false).await;
-        }
-        let p = self.pane()?;
-        p.control.commands(&input::literal(&p.id, text)).await
-    }
-
-    /// Paste `text` as one block (bracketed if the app asked for it).
-    pub async fn paste(&self, text: &[u8], bracketed: bool) -> Result<(), TmuxError> {
-        let p = self.pane()?;
-        let buffer = format!("wasmux-{}", self.name);
-        let file = self.dir.join("paste.buf");
-        crate::util::write_private(&file, text)?;
-        let path = file.to_string_lossy().into_owned();
-        if path.contains(['\'', '\n']) {
-            return Err(TmuxError::Invalid("state dir path cannot be quoted for tmux".into()));
-        }
-        let load = format!("load-buffer -b {buffer} '{path}'");
-        let paste = format!(
-            "paste-buffer -d -r {} -b {buffer} -t {}",
-            if bracketed { "-p" } else { "" },
-            p.id
-        );
-        let result = p.control.atomic(&[&load, &paste]).await;
-        let _ = std::fs::remove_file(&file);
-        result.map(drop)
-    }
-
-    /// Type a sequence of text and keys as one tmux command list.
-    pub async fn type_atomically(&self, actions: &[TypeAction]) -> Result<(), TmuxError> {
-        let p = self.pane()?;
-        let mut lines = Vec::new();
-        for a in actions {
-            match a {
-                TypeAction::Text(t) => lines.extend(input::literal(&p.id, t)),
-                TypeAction::Keys(k) => lines.extend(input::keys(&p.id, k)?),
-            }
-        }
-        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-        p.control.atomic(&refs).await.map(drop)
-    }
-
-    /// Press tmux keys.
-    pub async fn send_keys(&self, keys: &[String]) -> Result<(), TmuxError> {
-        let p = self.pane()?;
-        p.control.commands(&input::keys(&p.id, keys)?).await
     }
 
     /// Resize the window to `cols`×`rows` (and record it).

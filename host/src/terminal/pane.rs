@@ -128,8 +128,8 @@ impl Terminal {
         }
         let mut reader = RawReader::new(self.dir.join("raw"), raw_pos);
         let mut scanner = super::script::ExitScanner::new(&row.nonce);
-        self.ingest_rest(&mut reader, &mut scanner)?;
-        self.finish();
+        let code = self.ingest_rest(&mut reader, &mut scanner)?;
+        self.finish(code);
         Ok(())
     }
 

@@ -52,7 +52,7 @@ impl Terminal {
                             .await
                             .is_ok_and(|l| l.contains(&self.name));
                     if !alive {
-                        self.finish();
+                        self.finish(None);
                         return;
                     }
                     let stored = self.row().pane;
@@ -71,12 +71,15 @@ impl Terminal {
         }
     }
 
-    /// Append everything the sink recorded from `reader` on.
+    /// Append everything the sink recorded from `reader` on; the exit code
+    /// the agent's wrapper printed, if it did (recorded by
+    /// [`Terminal::finish`] together with the status, never alone).
     pub(super) fn ingest_rest(
         &self,
         reader: &mut RawReader,
         scanner: &mut ExitScanner,
-    ) -> Result<(), super::super::session::SessionError> {
+    ) -> Result<Option<i32>, super::super::session::SessionError> {
+        let mut exit = None;
         loop {
             let data = reader.read(ingest::CHUNK_BYTES, None)?;
             if data.is_empty() {
@@ -84,17 +87,17 @@ impl Terminal {
             }
             self.log.append(reader.pos(), &data)?;
             if let Some(code) = scanner.scan(&data) {
-                self.row.update(|r| r.exit_code = Some(code));
+                exit = Some(code);
             }
         }
         reader.discard_before(reader.pos());
-        Ok(())
+        Ok(exit)
     }
 
-    /// The pane is gone: record the exit.
-    pub(super) fn finish(&self) {
+    /// The pane is gone: record the exit (with `code` if known).
+    pub(super) fn finish(&self, code: Option<i32>) {
         *self.pane.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        self.report_exit(None);
+        self.report_exit(code);
         let code = self.row().exit_code;
         if let Err(e) = self.host.store.session_exited(&self.name, code) {
             tracing::error!(session = %self.name, error = %e, "recording exit failed");
