@@ -5,6 +5,10 @@
 //! keystroke-to-echo latency and log replay — of wasmux's WebSocket stream
 //! against a bare `tmux -C` control client and a bare pty.
 //!
+//! `wasmux-bench console` opens the web console in headless Chromium: time
+//! to the first terminal paint, and burst throughput beside the raw
+//! WebSocket client's.
+//!
 //! `wasmux-bench queue` measures the durable enqueue path (durability
 //! `normal` and `full`) against an in-process axum hello-world, and the SSE
 //! fan-out of queue events to many subscribers.
@@ -14,6 +18,7 @@ macro_rules! step {
     ($($t:tt)*) => { eprintln!("[wasmux-bench] {}", format!($($t)*)) };
 }
 
+mod console;
 mod cpu;
 mod daemon;
 mod measure;
@@ -50,6 +55,9 @@ enum Cmd {
     /// Terminal stream: pane throughput, keystroke latency and replay,
     /// wasmux over WebSocket vs `tmux -C` vs a bare pty.
     Stream(StreamArgs),
+    /// Web console in headless Chromium: first terminal paint, and burst
+    /// throughput beside the raw WebSocket client's.
+    Console(console::ConsoleArgs),
     /// Durable queue: enqueue throughput and latency (durability normal and
     /// full) vs an axum hello-world, and SSE fan-out of queue events.
     Queue(QueueArgs),
@@ -129,6 +137,7 @@ async fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Stream(args) => run_stream(&bin, &args).await,
         Cmd::Queue(args) => queue::run(&bin, &args).await,
+        Cmd::Console(args) => console::run(&bin, &args).await,
     }
 }
 

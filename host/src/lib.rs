@@ -10,6 +10,7 @@ pub mod bench;
 pub mod bridge;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod events;
 pub mod outlog;
 pub mod plugin_build;

@@ -49,8 +49,9 @@ fn lock_state_dir(dir: &Path) -> Result<std::fs::File> {
     Ok(file)
 }
 
-/// Run the daemon with `config` until a shutdown signal.
-pub async fn run(config: Config) -> Result<()> {
+/// Run the daemon with `config` (read from `config_file`, if any; SIGHUP
+/// and `POST /config/reload` read it again) until a shutdown signal.
+pub async fn run(config: Config, config_file: Option<PathBuf>) -> Result<()> {
     let config = Arc::new(config);
     let state_dir = config.state_dir();
     create_private_dir(&state_dir).with_context(|| format!("creating state dir {}", state_dir.display()))?;
@@ -97,6 +98,10 @@ pub async fn run(config: Config) -> Result<()> {
     sessions.restore().await.context("restoring sessions")?;
     tracing::info!(sessions = sessions.list().len(), tmux_socket = %sessions.tmux().socket().display(), "sessions restored");
 
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
     let app = Arc::new(App {
         config: config.clone(),
         auth,
@@ -104,11 +109,9 @@ pub async fn run(config: Config) -> Result<()> {
         store,
         sessions,
         started_at: crate::util::now_ms(),
+        console: crate::console::Console::new(&config, config_file, addr.port()),
     });
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
-    let addr = listener.local_addr()?;
+    tokio::spawn(reload_on_sighup(app.clone()));
     let info = DaemonInfo {
         pid: std::process::id(),
         addr,
@@ -130,6 +133,19 @@ pub async fn run(config: Config) -> Result<()> {
     let _ = std::fs::remove_file(info_path(&state_dir));
     tracing::info!("stopped");
     Ok(())
+}
+
+/// SIGHUP: reload the configuration's live parts (the origin allow-list).
+async fn reload_on_sighup(app: Arc<App>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        if let Err(e) = app.console.reload() {
+            tracing::warn!(error = %e, "SIGHUP: the configuration did not reload");
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -39,6 +39,8 @@ pub struct App {
     pub sessions: Arc<Registry>,
     /// Daemon start time (ms since epoch).
     pub started_at: u64,
+    /// Browser sign-in and the live origin allow-list.
+    pub console: crate::console::Console,
 }
 
 /// Handle to [`App`] used as axum state.
@@ -56,10 +58,12 @@ pub fn router(app: AppState) -> Router {
         .route("/sessions/{name}/chat", axum::routing::post(adapters::chat))
         .route("/metrics", axum::routing::get(metrics::metrics))
         .route("/openapi.json", axum::routing::get(openapi::openapi))
+        .merge(crate::console::protected_routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), auth_mw::require_token));
     Router::new()
         .merge(health::public_routes())
+        .merge(crate::console::public_routes())
         // Authenticates itself: bearer header or single-use ticket.
         // Authenticated by the webhook plugin (signatures), not the token.
         .route("/webhooks/{route}", axum::routing::post(webhooks::webhook))
@@ -70,6 +74,7 @@ pub fn router(app: AppState) -> Router {
         .merge(protected)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(app.config.limits.body_bytes))
+        .layer(middleware::from_fn_with_state(app.clone(), crate::console::cors::cors))
         .with_state(app)
 }
 

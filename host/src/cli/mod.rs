@@ -3,6 +3,7 @@
 //! 4 not found, 5 rejected (conflict, queue full), 6 the turn failed.
 
 mod client;
+mod open_cmd;
 mod plugin_cmd;
 mod plugins_cmd;
 mod session_cmds;
@@ -170,6 +171,14 @@ pub enum Command {
         #[arg(long)]
         print: bool,
     },
+    /// Print (and open in a browser) a one-time sign-in link to the web console.
+    Open {
+        /// Land on this session's page.
+        name: Option<String>,
+        /// Only print the link.
+        #[arg(long)]
+        print: bool,
+    },
     /// Inspect, check and reload plugins.
     #[command(subcommand)]
     Plugins(plugins_cmd::PluginsCommand),
@@ -269,7 +278,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             if let Some(dir) = args.plugins_dir {
                 config.plugins_dir = Some(dir);
             }
-            crate::server::run(config)
+            crate::server::run(config, args.config)
                 .await
                 .map_err(|e| CliError::Other(format!("{e:#}")))?;
             Ok(ExitCode::SUCCESS)
@@ -365,6 +374,7 @@ async fn client_command(client: &Client, cmd: Command) -> Result<ExitCode, CliEr
             Ok(ExitCode::SUCCESS)
         }
         Command::Logs(a) => session_cmds::logs(client, a).await,
+        Command::Open { name, print } => open_cmd::open(client, name.as_deref(), print).await,
         _ => Err(CliError::Other("not a client command".into())),
     }
 }
