@@ -106,7 +106,7 @@ export class Timeline {
       await api('POST', `/sessions/${encodeURIComponent(this.name)}/permissions/${encodeURIComponent(e.permissionId)}`, { decision });
     });
     const card = el('div', { class: 'permission card', 'data-permission': e.permissionId, 'data-resolved': 'false' },
-      el('div', { class: 'perm-title' }, '🔐 ', el('b', {}, e.toolName), ' wants permission'),
+      el('div', { class: 'perm-title' }, el('b', {}, e.toolName), ' wants permission'),
       el('p', {}, e.description),
       el('div', { class: 'perm-actions' },
         el('button', { class: 'primary', 'data-decision': 'allow', onclick: () => answer('allow') }, 'Allow'),

@@ -6,6 +6,7 @@
 
 import { createRequire } from 'node:module';
 import { execFileSync } from 'node:child_process';
+import net from 'node:net';
 
 const require = createRequire(process.env.PLAYWRIGHT + '/');
 const { chromium } = require('playwright-core');
@@ -23,8 +24,34 @@ async function rest(method, path, body) {
   return json;
 }
 
-async function loginUrl(session) {
-  return (await rest('POST', '/auth/login' + (session ? '?session=' + session : ''))).url;
+async function loginUrl(session, base = BASE) {
+  const res = await fetch(base + '/auth/login' + (session ? '?session=' + session : ''), {
+    method: 'POST', headers: { authorization: 'Bearer ' + TOKEN },
+  });
+  return (await res.json()).url;
+}
+
+// A TCP forwarder in front of the daemon: the page's network. `drop()`
+// cuts every connection and refuses new ones until `restore()`.
+async function cable() {
+  const target = new URL(BASE);
+  const open = new Set();
+  let down = false;
+  const server = net.createServer((c) => {
+    if (down) { c.destroy(); return; }
+    const u = net.connect(Number(target.port), target.hostname);
+    open.add(c); open.add(u);
+    c.pipe(u); u.pipe(c);
+    const end = () => { c.destroy(); u.destroy(); open.delete(c); open.delete(u); };
+    c.on('error', end); u.on('error', end); c.on('close', end); u.on('close', end);
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    base: `http://127.0.0.1:${server.address().port}`,
+    drop() { down = true; for (const s of open) s.destroy(); open.clear(); },
+    restore() { down = false; },
+    close() { server.close(); for (const s of open) s.destroy(); },
+  };
 }
 
 function capturePane(all) {
@@ -45,11 +72,12 @@ async function until(what, fn, timeout = LONG) {
   throw new Error(`timed out waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
 }
 
-async function signedInPage(browser, session) {
+async function signedInPage(browser, session, base = BASE) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
   page.on('pageerror', (e) => console.error('pageerror:', e.message));
-  await page.goto(await loginUrl(session));
+  page.on('console', (m) => console.error('console:', m.type(), m.text()));
+  await page.goto(await loginUrl(session, base));
   await page.waitForSelector('body.signed-in', { timeout: LONG });
   return { context, page };
 }
@@ -111,17 +139,21 @@ const scenarios = {
   // Terminal: the demo prompt shows; typed text reaches the pane; a dropped
   // network resumes with nothing repeated and nothing missing.
   async terminal(browser) {
-    const { context, page } = await signedInPage(browser, SESSION);
+    const net = await cable();
+    const { context, page } = await signedInPage(browser, SESSION, net.base);
     await page.waitForSelector('#terminal .xterm', { timeout: LONG });
-    await until('the demo prompt in xterm', async () => (await termText(page)).includes('demo> '));
+    await until('the demo prompt in xterm', async () => (await termText(page)).includes('demo>')).catch(async (e) => {
+      throw new Error(`${e.message}; xterm: ${JSON.stringify(await termText(page))}; link: ${await page.getAttribute('#link-status', 'data-status')}`);
+    });
     const firstPaint = await page.evaluate(() => window.wasmuxTerm.firstPaint);
     await page.click('#terminal');
     await page.keyboard.type('typed-in-the-browser');
     await until('typed text in the pane', async () => capturePane(false).includes('typed-in-the-browser'));
     await page.keyboard.press('Enter');
-    await until('the agent answering the typed line', async () => capturePane(false).split('\n').filter((l) => l.startsWith('demo> ')).length >= 2);
+    await until('the agent answering the typed line', async () => capturePane(false).split('\n').filter((l) => l.startsWith('demo>')).length >= 2);
     await page.screenshot({ path: `${SHOTS}/session.png` });
 
+    net.drop();
     await context.setOffline(true);
     await until('the stream to notice the drop', async () =>
       (await page.getAttribute('#link-status', 'data-status')) === 'reconnecting');
@@ -129,6 +161,7 @@ const scenarios = {
     await until('the offline turn to finish', async () =>
       (await rest('GET', `/sessions/${SESSION}/messages/${m.id}`)).status === 'done');
     const whileOffline = await termText(page);
+    net.restore();
     await context.setOffline(false);
     await until('the stream live again', async () =>
       (await page.getAttribute('#link-status', 'data-status')) === 'live');
@@ -145,6 +178,7 @@ const scenarios = {
     const numbers = lines.map((l) => /^  (\d+)$/.exec(l)).filter(Boolean).map((x) => Number(x[1]));
     const pane = capturePane(false).split('\n').map((l) => l.trimEnd());
     const size = await page.evaluate(() => ({ cols: window.wasmuxTerm.term.cols, rows: window.wasmuxTerm.term.rows }));
+    net.close();
     return { firstPaint, numbers, sawBurstOffline: whileOffline.includes('  400'), screenTail: lines.slice(-5), paneTail: pane.filter(Boolean).slice(-5), size };
   },
 
