@@ -100,21 +100,36 @@ pub async fn run(bin: &Path, a: &ConsoleArgs) -> Result<()> {
         bail!("the console side failed:\n{}", String::from_utf8_lossy(&out.stderr));
     }
     let v: Value = serde_json::from_slice(&out.stdout).context("console.mjs printed no JSON")?;
-    let nums = |k: &str| -> Vec<f64> { v[k].as_array().into_iter().flatten().filter_map(Value::as_f64).collect() };
+    let nums = |k: &str| -> Vec<f64> {
+        v[k].as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_f64)
+            .collect()
+    };
     let (paints, bursts) = (nums("firstPaintMs"), nums("burstMs"));
     let best_raw = raw.iter().min().copied().context("no raw run")?;
     let best_console = bursts.iter().copied().fold(f64::INFINITY, f64::min);
     let raw_rate = mb_per_s(w.data_bytes, best_raw);
     let console_rate = mb_per_s(w.data_bytes, Duration::from_secs_f64(best_console / 1000.0));
     println!("## wasmux-bench console\n");
-    println!("- data: {:.1} MB burst (`cat` of base64 lines in a shell pane); MB = 10^6 bytes", w.data_bytes as f64 / MB);
+    println!(
+        "- data: {:.1} MB burst (`cat` of base64 lines in a shell pane); MB = 10^6 bytes",
+        w.data_bytes as f64 / MB
+    );
     println!("- browser: {}\n", browser.display());
     println!("| measure | value |");
     println!("|---|---:|");
     let p: Vec<String> = paints.iter().map(|x| format!("{x:.0}")).collect();
-    println!("| session page: navigation start → first terminal paint (ms, 3 opens) | {} |", p.join(", "));
+    println!(
+        "| session page: navigation start → first terminal paint (ms, 3 opens) | {} |",
+        p.join(", ")
+    );
     println!("| raw WebSocket client: MB/s (best of {}) | {raw_rate:.1} |", a.runs);
-    println!("| console (xterm.js parsed): MB/s (best of {}) | {console_rate:.1} |", a.runs);
+    println!(
+        "| console (xterm.js parsed): MB/s (best of {}) | {console_rate:.1} |",
+        a.runs
+    );
     println!("| console / raw | **{:.2}** |", console_rate / raw_rate);
     Ok(())
 }

@@ -13,7 +13,8 @@ use std::sync::Mutex;
 
 use crate::harness::TestDaemon;
 
-const INSTALL_HINT: &str = "the console tests need Chromium: apt-get install -y chromium (or set CHROMIUM=/path/to/chrome)";
+const INSTALL_HINT: &str =
+    "the console tests need Chromium: apt-get install -y chromium (or set CHROMIUM=/path/to/chrome)";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -24,7 +25,11 @@ pub fn chromium() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("CHROMIUM") {
         return Ok(PathBuf::from(p));
     }
-    for p in ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"] {
+    for p in [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ] {
         if Path::new(p).exists() {
             return Ok(PathBuf::from(p));
         }
@@ -54,7 +59,11 @@ pub fn browser_tools() -> Result<PathBuf> {
         .output()
         .context("running npm ci for the browser tools (is npm installed?)")?;
     if !out.status.success() {
-        bail!("npm ci in {} failed:\n{}", dir.display(), String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "npm ci in {} failed:\n{}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(dir)
 }
@@ -133,12 +142,32 @@ async fn browser_list_shows_state_changes_live() -> Result<()> {
 async fn browser_terminal_types_and_resumes_gaplessly_after_a_network_drop() -> Result<()> {
     let (d, _dir) = demo_daemon("demo").await?;
     let v = scenario(&d, "demo", "terminal").await?;
-    let numbers: Vec<u64> = v["numbers"].as_array().unwrap().iter().map(|n| n.as_u64().unwrap()).collect();
-    assert_eq!(numbers, (1..=400).collect::<Vec<_>>(), "every line exactly once, in order: {v}");
-    assert_eq!(v["sawBurstOffline"], false, "the burst arrived only after the network came back: {v}");
-    assert_eq!(v["screenTail"].as_array().unwrap().last(), v["paneTail"].as_array().unwrap().last(), "{v}");
+    let numbers: Vec<u64> = v["numbers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        numbers,
+        (1..=400).collect::<Vec<_>>(),
+        "every line exactly once, in order: {v}"
+    );
+    assert_eq!(
+        v["sawBurstOffline"], false,
+        "the burst arrived only after the network came back: {v}"
+    );
+    assert_eq!(
+        v["screenTail"].as_array().unwrap().last(),
+        v["paneTail"].as_array().unwrap().last(),
+        "{v}"
+    );
     let (_, s) = d.get("/sessions/demo").await?;
-    assert_eq!((s["cols"].clone(), s["rows"].clone()), (v["size"]["cols"].clone(), v["size"]["rows"].clone()), "the pane was resized to fit the page");
+    assert_eq!(
+        (s["cols"].clone(), s["rows"].clone()),
+        (v["size"]["cols"].clone(), v["size"]["rows"].clone()),
+        "the pane was resized to fit the page"
+    );
     Ok(())
 }
 
@@ -155,9 +184,18 @@ async fn browser_composer_message_shows_the_answer_bubble() -> Result<()> {
 async fn browser_permission_allow_writes_and_resolves_in_a_second_tab() -> Result<()> {
     let (d, dir) = demo_daemon("demo").await?;
     let v = scenario(&d, "demo", "permission").await?;
-    assert!(v["here"].as_str().unwrap().contains("allow · answered in this tab"), "{v}");
-    assert!(v["elsewhere"].as_str().unwrap().contains("allow · answered elsewhere"), "{v}");
-    assert_eq!(std::fs::read_to_string(dir.path().join("perm.txt"))?, "approved-in-browser\n");
+    assert!(
+        v["here"].as_str().unwrap().contains("allow · answered in this tab"),
+        "{v}"
+    );
+    assert!(
+        v["elsewhere"].as_str().unwrap().contains("allow · answered elsewhere"),
+        "{v}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("perm.txt"))?,
+        "approved-in-browser\n"
+    );
     Ok(())
 }
 
@@ -168,14 +206,29 @@ async fn browser_cross_origin_request_with_the_cookie_is_refused() -> Result<()>
     assert_eq!(v["own"], 200, "{v}");
     for k in ["get", "post"] {
         let r = v["result"][k].as_str().unwrap();
-        assert!(r.starts_with("blocked") || r == "status 401" || r == "status 403", "{k}: {v}");
+        assert!(
+            r.starts_with("blocked") || r == "status 401" || r == "status 403",
+            "{k}: {v}"
+        );
     }
     // The browser's cookie itself, replayed with a foreign Origin: refused.
-    let cookie = v["cookies"].as_array().unwrap().iter().find(|c| c["name"].as_str().unwrap().starts_with("wasmux_")).context("cookie")?;
+    let cookie = v["cookies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"].as_str().unwrap().starts_with("wasmux_"))
+        .context("cookie")?;
     let res = d
         .http
         .get(d.url("/overview"))
-        .header("cookie", format!("{}={}", cookie["name"].as_str().unwrap(), cookie["value"].as_str().unwrap()))
+        .header(
+            "cookie",
+            format!(
+                "{}={}",
+                cookie["name"].as_str().unwrap(),
+                cookie["value"].as_str().unwrap()
+            ),
+        )
         .header("origin", format!("http://localhost:{}", d.addr.port()))
         .send()
         .await?;

@@ -45,7 +45,11 @@ async fn console_page_is_served_and_login_codes_work_once() -> Result<()> {
     let d = TestDaemon::start().await?;
     let page = d.http.get(d.url("/")).send().await?;
     assert_eq!(page.status(), 200);
-    assert!(page.headers()["content-security-policy"].to_str()?.contains("default-src 'self'"));
+    assert!(
+        page.headers()["content-security-policy"]
+            .to_str()?
+            .contains("default-src 'self'")
+    );
     let html = page.text().await?;
     assert!(html.contains("/console/app.js"), "{html}");
     let xterm = d.http.get(d.url("/console/vendor/xterm.js")).send().await?;
@@ -60,7 +64,13 @@ async fn console_page_is_served_and_login_codes_work_once() -> Result<()> {
     let (s, b) = d.post("/auth/login", json!({})).await?;
     assert_eq!(s, 200);
     let code = b["url"].as_str().unwrap().split("#code=").nth(1).unwrap().to_string();
-    assert!(b["url"].as_str().unwrap().starts_with(&format!("http://{}/login#code=", d.addr)), "{b}");
+    assert!(
+        b["url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("http://{}/login#code=", d.addr)),
+        "{b}"
+    );
     let own = format!("http://{}", d.addr);
     let exchange = |origin: Option<&str>| {
         let mut rb = d.http.post(d.url("/auth/session")).json(&json!({"code": code}));
@@ -75,10 +85,29 @@ async fn console_page_is_served_and_login_codes_work_once() -> Result<()> {
     let (s, _) = status(exchange(Some(&own))).await?;
     assert_eq!(s, 200);
     let (s, b) = status(exchange(Some(&own))).await?;
-    assert_eq!((s.as_u16(), b["code"].as_str()), (401, Some("login_code_invalid")), "second use refused");
+    assert_eq!(
+        (s.as_u16(), b["code"].as_str()),
+        (401, Some("login_code_invalid")),
+        "second use refused"
+    );
     // An unknown session for the landing page is a 404.
     let (s, _) = d.post("/auth/login?session=nope", json!({})).await?;
     assert_eq!(s, 404);
+    // Every new route is in the OpenAPI document.
+    let (_, doc) = d.get("/openapi.json").await?;
+    for (path, method) in [
+        ("/auth/login", "post"),
+        ("/auth/session", "post"),
+        ("/auth/session", "get"),
+        ("/auth/session", "delete"),
+        ("/config/reload", "post"),
+        ("/overview", "get"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} in openapi.json"
+        );
+    }
     Ok(())
 }
 
@@ -89,7 +118,10 @@ async fn console_cookie_is_same_origin_only_and_signs_out() -> Result<()> {
     let own = format!("http://{}", d.addr);
     let with = |m: Method, path: &str| d.http.request(m, d.url(path)).header("cookie", &cookie);
     let (s, b) = status(with(Method::GET, "/auth/session")).await?;
-    assert_eq!((s.as_u16(), b["via"].as_str(), b["csrf"].as_str()), (200, Some("browser"), Some(csrf.as_str())));
+    assert_eq!(
+        (s.as_u16(), b["via"].as_str(), b["csrf"].as_str()),
+        (200, Some("browser"), Some(csrf.as_str()))
+    );
     assert_eq!(status(with(Method::GET, "/overview")).await?.0, 200);
     // Cross-origin, with the cookie: refused on reads and writes.
     let (s, b) = status(with(Method::GET, "/overview").header("origin", "http://evil.example")).await?;
@@ -108,7 +140,12 @@ async fn console_cookie_is_same_origin_only_and_signs_out() -> Result<()> {
     // Same origin but no CSRF header, or no Origin: refused.
     let (s, b) = status(with(Method::POST, "/sessions").header("origin", &own).json(&create)).await?;
     assert_eq!((s.as_u16(), b["code"].as_str()), (403, Some("csrf_required")));
-    let (s, b) = status(with(Method::POST, "/sessions").header("x-csrf-token", &csrf).json(&create)).await?;
+    let (s, b) = status(
+        with(Method::POST, "/sessions")
+            .header("x-csrf-token", &csrf)
+            .json(&create),
+    )
+    .await?;
     assert_eq!((s.as_u16(), b["code"].as_str()), (403, Some("origin_required")));
     let (s, b) = status(
         with(Method::POST, "/sessions")
@@ -121,7 +158,12 @@ async fn console_cookie_is_same_origin_only_and_signs_out() -> Result<()> {
     // The bearer token keeps working beside it.
     assert_eq!(d.get("/sessions/c1").await?.0, 200);
     // Sign-out revokes the cookie at once.
-    let (s, b) = status(with(Method::DELETE, "/auth/session").header("origin", &own).header("x-csrf-token", &csrf)).await?;
+    let (s, b) = status(
+        with(Method::DELETE, "/auth/session")
+            .header("origin", &own)
+            .header("x-csrf-token", &csrf),
+    )
+    .await?;
     assert_eq!((s.as_u16(), b["revoked"].as_bool()), (200, Some(true)), "{b}");
     let (s, b) = status(with(Method::GET, "/overview")).await?;
     assert_eq!((s.as_u16(), b["code"].as_str()), (401, Some("unauthorized")));
@@ -151,13 +193,20 @@ async fn cors_follows_the_allow_list_which_reloads_live() -> Result<()> {
     let res = preflight(&d, "https://ok.example").send().await?;
     assert_eq!(res.status(), 204);
     assert_eq!(res.headers()["access-control-allow-origin"], "https://ok.example");
-    assert!(res.headers()["access-control-allow-headers"].to_str()?.contains("authorization"));
+    assert!(
+        res.headers()["access-control-allow-headers"]
+            .to_str()?
+            .contains("authorization")
+    );
     assert!(res.headers().get("access-control-allow-credentials").is_none());
     let res = preflight(&d, "https://evil.example").send().await?;
     assert_eq!(res.status(), 403);
     assert!(res.headers().get("access-control-allow-origin").is_none());
     assert_eq!(res.json::<Value>().await?["code"], "origin_not_allowed");
-    assert_eq!(allowed_origin(&d, "https://ok.example").await?.as_deref(), Some("https://ok.example"));
+    assert_eq!(
+        allowed_origin(&d, "https://ok.example").await?.as_deref(),
+        Some("https://ok.example")
+    );
     assert_eq!(allowed_origin(&d, "https://evil.example").await?, None);
 
     // POST /config/reload picks up a new list without a restart.
@@ -166,9 +215,15 @@ async fn cors_follows_the_allow_list_which_reloads_live() -> Result<()> {
         "[stream]\nallowed_origins = [\"https://new.example\"]\n",
     )?;
     let (s, b) = d.post("/config/reload", json!({})).await?;
-    assert_eq!((s.as_u16(), &b["allowedOrigins"]), (200, &json!(["https://new.example"])));
+    assert_eq!(
+        (s.as_u16(), &b["allowedOrigins"]),
+        (200, &json!(["https://new.example"]))
+    );
     assert_eq!(allowed_origin(&d, "https://ok.example").await?, None);
-    assert_eq!(allowed_origin(&d, "https://new.example").await?.as_deref(), Some("https://new.example"));
+    assert_eq!(
+        allowed_origin(&d, "https://new.example").await?.as_deref(),
+        Some("https://new.example")
+    );
 
     // So does SIGHUP.
     std::fs::write(
@@ -206,10 +261,66 @@ async fn events_accept_a_single_use_ticket() -> Result<()> {
     assert_eq!(res.status(), 200);
     assert!(res.headers()["content-type"].to_str()?.starts_with("text/event-stream"));
     let (s, b) = status(d.http.get(&url)).await?;
-    assert_eq!((s.as_u16(), b["code"].as_str()), (401, Some("unauthorized")), "a ticket works once");
+    assert_eq!(
+        (s.as_u16(), b["code"].as_str()),
+        (401, Some("unauthorized")),
+        "a ticket works once"
+    );
     // Tickets open only the event stream, not the rest of the API.
     let (_, t) = d.post("/auth/ticket", json!({})).await?;
-    let (s, _) = status(d.http.get(d.url(&format!("/sessions?ticket={}", t["ticket"].as_str().unwrap())))).await?;
+    let (s, _) = status(
+        d.http
+            .get(d.url(&format!("/sessions?ticket={}", t["ticket"].as_str().unwrap()))),
+    )
+    .await?;
     assert_eq!(s, 401);
+    Ok(())
+}
+
+#[tokio::test]
+async fn wasmux_open_prints_a_working_one_time_link() -> Result<()> {
+    let d = TestDaemon::start().await?;
+    let dir = tempfile::tempdir()?;
+    let (s, b) = d
+        .post(
+            "/sessions",
+            json!({"name": "op", "provider": "demo", "cwd": dir.path()}),
+        )
+        .await?;
+    assert_eq!(s, 201, "{b}");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_wasmux"))
+            .arg("--state-dir")
+            .arg(d.state_dir())
+            .args(args)
+            .env_remove("WASMUX_URL")
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .output()
+    };
+    let out = run(&["open", "op", "--print"])?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let url = String::from_utf8(out.stdout)?.trim().to_string();
+    assert!(
+        url.starts_with(&format!("http://{}/login#code=", d.addr)) && url.ends_with("&session=op"),
+        "{url}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("works once"));
+    let code = url.split("#code=").nth(1).unwrap().split('&').next().unwrap();
+    let exchange = || {
+        d.http
+            .post(d.url("/auth/session"))
+            .header("origin", format!("http://{}", d.addr))
+            .json(&json!({"code": code}))
+    };
+    assert_eq!(status(exchange()).await?.0, 200);
+    assert_eq!(status(exchange()).await?.0, 401);
+    let out = run(&["open", "nope", "--print"])?;
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "an unknown session: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(())
 }

@@ -16,10 +16,7 @@ fn ticket(req: &Request) -> Option<&str> {
     if req.method() != Method::GET || !req.uri().path().ends_with("/events") {
         return None;
     }
-    req.uri()
-        .query()?
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("ticket="))
+    req.uri().query()?.split('&').find_map(|kv| kv.strip_prefix("ticket="))
 }
 
 /// Reject requests that are not authenticated (401) or whose cookie may not
@@ -31,7 +28,12 @@ pub async fn require_token(State(app): State<AppState>, mut req: Request, next: 
     } else if ticket(&req).is_some_and(|t| app.auth.redeem_ticket(t)) {
         Some(Principal::Ticket)
     } else if header.is_none() {
-        match guard::browser(&app.console.logins, app.console.cookie_name(), req.method(), req.headers()) {
+        match guard::browser(
+            &app.console.logins,
+            app.console.cookie_name(),
+            req.method(),
+            req.headers(),
+        ) {
             Ok(s) => s.map(Principal::Browser),
             Err(e) => return e.into_response(),
         }

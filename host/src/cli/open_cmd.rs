@@ -3,7 +3,7 @@
 
 use std::process::{ExitCode, Stdio};
 
-use super::client::{Client, CliError};
+use super::client::{CliError, Client};
 
 /// Mint the URL (for session `name`'s page, if given); print it; open it
 /// with `xdg-open`/`open` unless `print_only` or no display is around.
@@ -18,7 +18,10 @@ pub async fn open(client: &Client, name: Option<&str>, print_only: bool) -> Resu
         .ok_or_else(|| CliError::Other(format!("the daemon answered without a url: {r}")))?;
     let secs = r["expiresInSecs"].as_u64().unwrap_or(0);
     println!("{url}");
-    eprintln!("This sign-in link works once, for {secs} s; it opens the console at {}.", client.base());
+    eprintln!(
+        "This sign-in link works once, for {secs} s; it opens the console at {}.",
+        client.base()
+    );
     if !print_only && let Some(opener) = opener() {
         // The browser outlives us; its output is not ours to show.
         let spawned = std::process::Command::new(opener)
@@ -37,10 +40,8 @@ pub async fn open(client: &Client, name: Option<&str>, print_only: bool) -> Resu
 /// The desktop's URL opener, when there is a desktop to open it on.
 fn opener() -> Option<&'static str> {
     let has_display = std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
-    let on_path = |cmd: &str| {
-        std::env::var_os("PATH")
-            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
-    };
+    let on_path =
+        |cmd: &str| std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()));
     if cfg!(target_os = "macos") && on_path("open") {
         return Some("open");
     }

@@ -30,8 +30,7 @@ pub async fn cors(State(app): State<AppState>, req: Request, next: Next) -> Resp
         return next.run(req).await;
     }
     let listed = app.console.origin_allowed(&o);
-    let preflight =
-        req.method() == Method::OPTIONS && req.headers().contains_key("access-control-request-method");
+    let preflight = req.method() == Method::OPTIONS && req.headers().contains_key("access-control-request-method");
     if preflight && !listed {
         return ApiError::new(
             StatusCode::FORBIDDEN,
@@ -54,7 +53,10 @@ pub async fn cors(State(app): State<AppState>, req: Request, next: Next) -> Resp
     h.append("vary", HeaderValue::from_static("Origin"));
     if listed && let Ok(v) = HeaderValue::from_str(&o) {
         h.insert("access-control-allow-origin", v);
-        h.insert("access-control-expose-headers", HeaderValue::from_static("content-type"));
+        h.insert(
+            "access-control-expose-headers",
+            HeaderValue::from_static("content-type"),
+        );
     }
     res
 }

@@ -135,17 +135,41 @@ mod tests {
         let get = headers(&[host, ("cookie", &c)]);
         assert!(browser(&l, "wasmux_1", &Method::GET, &get).unwrap().is_some());
         let cross = headers(&[host, ("cookie", &c), ("origin", "http://evil.example")]);
-        assert_eq!(browser(&l, "wasmux_1", &Method::GET, &cross).unwrap_err().code, "cross_origin_refused");
+        assert_eq!(
+            browser(&l, "wasmux_1", &Method::GET, &cross).unwrap_err().code,
+            "cross_origin_refused"
+        );
         let site = headers(&[host, ("cookie", &c), ("sec-fetch-site", "cross-site")]);
-        assert_eq!(browser(&l, "wasmux_1", &Method::GET, &site).unwrap_err().code, "cross_origin_refused");
+        assert_eq!(
+            browser(&l, "wasmux_1", &Method::GET, &site).unwrap_err().code,
+            "cross_origin_refused"
+        );
         let no_origin = headers(&[host, ("cookie", &c), (CSRF_HEADER, &s.csrf)]);
-        assert_eq!(browser(&l, "wasmux_1", &Method::POST, &no_origin).unwrap_err().code, "origin_required");
+        assert_eq!(
+            browser(&l, "wasmux_1", &Method::POST, &no_origin).unwrap_err().code,
+            "origin_required"
+        );
         let no_csrf = headers(&[host, ("cookie", &c), ("origin", "http://127.0.0.1:1")]);
-        assert_eq!(browser(&l, "wasmux_1", &Method::POST, &no_csrf).unwrap_err().code, "csrf_required");
-        let ok = headers(&[host, ("cookie", &c), ("origin", "http://127.0.0.1:1"), (CSRF_HEADER, &s.csrf)]);
+        assert_eq!(
+            browser(&l, "wasmux_1", &Method::POST, &no_csrf).unwrap_err().code,
+            "csrf_required"
+        );
+        let ok = headers(&[
+            host,
+            ("cookie", &c),
+            ("origin", "http://127.0.0.1:1"),
+            (CSRF_HEADER, &s.csrf),
+        ]);
         assert!(browser(&l, "wasmux_1", &Method::POST, &ok).unwrap().is_some());
         l.revoke(&s.id);
-        assert_eq!(browser(&l, "wasmux_1", &Method::GET, &get).unwrap_err().code, "unauthorized");
-        assert!(browser(&l, "wasmux_1", &Method::GET, &headers(&[host])).unwrap().is_none());
+        assert_eq!(
+            browser(&l, "wasmux_1", &Method::GET, &get).unwrap_err().code,
+            "unauthorized"
+        );
+        assert!(
+            browser(&l, "wasmux_1", &Method::GET, &headers(&[host]))
+                .unwrap()
+                .is_none()
+        );
     }
 }

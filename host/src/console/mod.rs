@@ -58,7 +58,11 @@ impl Console {
 
     /// Whether `origin` is in `stream.allowed_origins`.
     pub fn origin_allowed(&self, origin: &str) -> bool {
-        self.origins.read().unwrap_or_else(|p| p.into_inner()).iter().any(|o| o == origin)
+        self.origins
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|o| o == origin)
     }
 
     /// Read the config file (and `WASMUX_*` environment) again and take its
@@ -124,11 +128,18 @@ pub async fn login_url(
     let mut url = format!("{base}/login#code={code}");
     if let Some(name) = &q.session {
         url.push_str("&session=");
-        url.push_str(&name.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
-            (b as char).to_string()
-        } else {
-            format!("%{b:02X}")
-        }).collect::<String>());
+        url.push_str(
+            &name
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect::<String>(),
+        );
     }
     Ok(Json(LoginUrl {
         url,
@@ -194,7 +205,8 @@ pub async fn sign_in(
         header::SET_COOKIE,
         HeaderValue::from_str(&cookie).map_err(|e| ApiError::internal(e.to_string()))?,
     );
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(res)
 }
 
@@ -203,15 +215,22 @@ pub async fn sign_in(
     responses((status = 200, body = SessionAuth), (status = 401, body = crate::api::error::ErrorBody)))]
 pub async fn whoami(Extension(p): Extension<Principal>) -> Response {
     let body = match p {
-        Principal::Bearer => SessionAuth { via: "bearer", csrf: None },
-        Principal::Ticket => SessionAuth { via: "ticket", csrf: None },
+        Principal::Bearer => SessionAuth {
+            via: "bearer",
+            csrf: None,
+        },
+        Principal::Ticket => SessionAuth {
+            via: "ticket",
+            csrf: None,
+        },
         Principal::Browser(s) => SessionAuth {
             via: "browser",
             csrf: Some(s.csrf),
         },
     };
     let mut res = Json(body).into_response();
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }
 
@@ -224,7 +243,10 @@ pub async fn sign_out(State(app): State<AppState>, Extension(p): Extension<Princ
         _ => false,
     };
     let mut res = Json(serde_json::json!({"ok": true, "revoked": revoked})).into_response();
-    let clear = format!("{}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0", app.console.cookie_name());
+    let clear = format!(
+        "{}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0",
+        app.console.cookie_name()
+    );
     if let Ok(v) = HeaderValue::from_str(&clear) {
         res.headers_mut().insert(header::SET_COOKIE, v);
     }

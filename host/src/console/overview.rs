@@ -62,15 +62,20 @@ pub async fn overview(State(app): State<AppState>) -> ApiResult<Json<Vec<Session
                 status: "running".into(),
                 response: None,
             }),
-            None => app.store.message_history(&s.name, 1).map_err(internal)?.pop().map(|m| LastMessage {
-                id: m.id,
-                text: preview(&m.text),
-                status: serde_json::to_value(m.status)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
-                response: m.response.as_deref().map(preview),
-            }),
+            None => app
+                .store
+                .message_history(&s.name, 1)
+                .map_err(internal)?
+                .pop()
+                .map(|m| LastMessage {
+                    id: m.id,
+                    text: preview(&m.text),
+                    status: serde_json::to_value(m.status)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                    response: m.response.as_deref().map(preview),
+                }),
         };
         out.push(SessionSummary {
             session: SessionInfo::of(&s),

@@ -45,11 +45,15 @@ pub async fn handler(
     // guard refuses it from any other).
     let browser = bearer.is_none()
         && query.ticket.is_none()
-        && guard::browser(&app.console.logins, app.console.cookie_name(), &axum::http::Method::GET, &headers)?
-            .is_some();
-    let authed = browser
-        || app.auth.check_header(bearer)
-        || query.ticket.as_deref().is_some_and(|t| app.auth.redeem_ticket(t));
+        && guard::browser(
+            &app.console.logins,
+            app.console.cookie_name(),
+            &axum::http::Method::GET,
+            &headers,
+        )?
+        .is_some();
+    let authed =
+        browser || app.auth.check_header(bearer) || query.ticket.as_deref().is_some_and(|t| app.auth.redeem_ticket(t));
     if !authed {
         return Err(ApiError::unauthorized(
             "send `Authorization: Bearer <token>`, or `?ticket=` from POST /auth/ticket (the token itself is never accepted in a URL)",
