@@ -7,6 +7,9 @@
 //!
 //! `wasmux-bench events` measures how far provider events lag behind the
 //! bytes; `wasmux-bench plugins` the plugin runtime in-process.
+//! `wasmux-bench console` opens the web console in headless Chromium: time
+//! to the first terminal paint, and burst throughput beside the raw
+//! WebSocket client's.
 //!
 //! `wasmux-bench queue` measures the durable enqueue path (durability
 //! `normal` and `full`) against an in-process axum hello-world, and the SSE
@@ -17,6 +20,7 @@ macro_rules! step {
     ($($t:tt)*) => { eprintln!("[wasmux-bench] {}", format!($($t)*)) };
 }
 
+mod console;
 mod cpu;
 mod daemon;
 mod events;
@@ -55,6 +59,9 @@ enum Cmd {
     /// Terminal stream: pane throughput, keystroke latency and replay,
     /// wasmux over WebSocket vs `tmux -C` vs a bare pty.
     Stream(StreamArgs),
+    /// Web console in headless Chromium: first terminal paint, and burst
+    /// throughput beside the raw WebSocket client's.
+    Console(console::ConsoleArgs),
     /// Durable queue: enqueue throughput and latency (durability normal and
     /// full) vs an axum hello-world, and SSE fan-out of queue events.
     Queue(QueueArgs),
@@ -145,6 +152,7 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Queue(args) => queue::run(&bin, &args).await,
         Cmd::Events(args) => events::run(&bin, &args).await,
         Cmd::Plugins { iterations } => plugin_runtime::run(iterations).await,
+        Cmd::Console(args) => console::run(&bin, &args).await,
     }
 }
 

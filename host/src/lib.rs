@@ -9,6 +9,7 @@ pub mod auth;
 pub mod bridge;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod events;
 pub mod httpd;
 pub mod logging;

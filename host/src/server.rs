@@ -47,10 +47,11 @@ fn lock_state_dir(dir: &Path) -> Result<std::fs::File> {
     }
 }
 
-/// Run the daemon with `config` until SIGTERM or SIGINT: lock the state
-/// dir, bind the configured address, serve.
-pub async fn run(config: Config) -> Result<()> {
-    let server = Server::open(config)?;
+/// Run the daemon with `config` (read from `config_file`, if any; SIGHUP
+/// and `POST /config/reload` read it again) until SIGTERM or SIGINT: lock
+/// the state dir, bind the configured address, serve.
+pub async fn run(config: Config, config_file: Option<PathBuf>) -> Result<()> {
+    let server = Server::open(config, config_file)?;
     let listen = server.config.listen;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -62,13 +63,15 @@ pub async fn run(config: Config) -> Result<()> {
 /// listener (tests can run it in-process).
 pub struct Server {
     config: Arc<Config>,
+    config_file: Option<PathBuf>,
     state_dir: PathBuf,
     _lock: std::fs::File,
 }
 
 impl Server {
-    /// Create the state dir and take its lock (one daemon per state dir).
-    pub fn open(config: Config) -> Result<Server> {
+    /// Create the state dir and take its lock (one daemon per state dir);
+    /// `config_file` is what a reload reads again.
+    pub fn open(config: Config, config_file: Option<PathBuf>) -> Result<Server> {
         let config = Arc::new(config);
         let state_dir = config.state_dir();
         create_private_dir(&state_dir).with_context(|| format!("creating state dir {}", state_dir.display()))?;
@@ -77,6 +80,7 @@ impl Server {
         raise_nofile();
         Ok(Server {
             config,
+            config_file,
             state_dir,
             _lock: lock,
         })
@@ -128,7 +132,8 @@ impl Server {
         }
         tracing::info!(%addr, token_file = %state_dir.join("token").display(), "listening (starting)");
 
-        let (app, plugins_stop) = self.start(auth, &set_phase).await?;
+        let (app, plugins_stop) = self.start(auth, addr.port(), &set_phase).await?;
+        tokio::spawn(reload_on_sighup(app.clone()));
         let _ = router_tx.send(api::router(app));
         tracing::info!(%addr, "ready");
         shutdown.await;
@@ -144,6 +149,7 @@ impl Server {
     async fn start(
         &self,
         auth: Auth,
+        port: u16,
         set_phase: &dyn Fn(&str),
     ) -> Result<(api::AppState, tokio::sync::watch::Sender<bool>)> {
         let config = self.config.clone();
@@ -197,6 +203,7 @@ impl Server {
             store,
             sessions,
             started_at: crate::util::now_ms(),
+            console: crate::console::Console::new(&self.config, self.config_file.clone(), port),
         });
         Ok((app, plugins_stop))
     }
@@ -218,6 +225,32 @@ fn raise_nofile() {
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(n) => tracing::info!(nofile = n, "file descriptor limit"),
         Err(e) => tracing::warn!(error = %e, "could not raise the file descriptor limit"),
+    }
+}
+
+/// SIGHUP: reload the configuration's live parts (the origin allow-list).
+async fn reload_on_sighup(app: Arc<App>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        if let Err(e) = app.console.reload() {
+            tracing::warn!(error = %e, "SIGHUP: the configuration did not reload");
+        }
+    }
+}
+
+/// SIGHUP: reload the configuration's live parts (the origin allow-list).
+async fn reload_on_sighup(app: Arc<App>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        if let Err(e) = app.console.reload() {
+            tracing::warn!(error = %e, "SIGHUP: the configuration did not reload");
+        }
     }
 }
 

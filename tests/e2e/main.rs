@@ -3,6 +3,8 @@
 //! `plugins/` and `tests/plugins/`, real HTTP and WebSocket clients.
 
 mod chat;
+mod console;
+mod console_api;
 mod daemon_plugins;
 mod demo;
 mod edge;

@@ -42,6 +42,8 @@ pub struct App {
     pub sessions: Arc<Registry>,
     /// Daemon start time (ms since epoch).
     pub started_at: u64,
+    /// Browser sign-in and the live origin allow-list.
+    pub console: crate::console::Console,
 }
 
 /// Handle to [`App`] used as axum state.
@@ -60,10 +62,12 @@ pub fn router(app: AppState) -> Router {
         .route("/sessions/{name}/events", axum::routing::get(events::events))
         .route("/sessions/{name}/chat", axum::routing::post(adapters::chat))
         .route("/openapi.json", axum::routing::get(openapi::openapi))
+        .merge(crate::console::protected_routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), auth_mw::require_token));
     Router::new()
         .merge(health::public_routes())
+        .merge(crate::console::public_routes())
         // Authenticated by the webhook plugin (signatures), not the token.
         .route("/webhooks/{route}", axum::routing::post(webhooks::webhook))
         // Authenticates itself: bearer header or single-use ticket.
@@ -74,6 +78,7 @@ pub fn router(app: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(app.config.limits.body_bytes))
         .layer(middleware::from_fn(edge::json_errors))
+        .layer(middleware::from_fn_with_state(app.clone(), crate::console::cors::cors))
         .layer(middleware::from_fn_with_state(app.clone(), edge::check_host))
         .layer(middleware::from_fn(edge::access_log))
         .with_state(app)

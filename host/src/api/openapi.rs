@@ -21,6 +21,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::adapters::chat,
         super::webhooks::webhook,
         super::metrics::metrics,
+        crate::console::login_url, crate::console::sign_in, crate::console::whoami, crate::console::sign_out,
+        crate::console::reload, crate::console::overview::overview,
         openapi,
     ),
     components(schemas(super::error::ErrorBody, crate::events::Event, super::events::EventRecord,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use super::extract::{ApiPath, ApiQuery};
 use super::{ApiError, App, AppState};
+use crate::console::guard;
 use crate::stream;
 use crate::stream::ws::{Answerer, READ_LIMIT};
 
@@ -53,14 +54,27 @@ pub async fn handler(
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let bearer = headers.get("authorization").and_then(|v| v.to_str().ok());
-    let authed = app.auth.check_header(bearer) || query.ticket.as_deref().is_some_and(|t| app.auth.redeem_ticket(t));
+    // The console's cookie counts only from the daemon's own origin (the
+    // guard refuses it from any other).
+    let browser = bearer.is_none()
+        && query.ticket.is_none()
+        && guard::browser(
+            &app.console.logins,
+            app.console.cookie_name(),
+            &axum::http::Method::GET,
+            &headers,
+        )?
+        .is_some();
+    let authed =
+        browser || app.auth.check_header(bearer) || query.ticket.as_deref().is_some_and(|t| app.auth.redeem_ticket(t));
     if !authed {
         return Err(ApiError::unauthorized(
             "send `Authorization: Bearer <token>`, or `?ticket=` from POST /auth/ticket (the token itself is never accepted in a URL)",
         ));
     }
-    if let Some(origin) = headers.get("origin").and_then(|v| v.to_str().ok())
-        && !app.config.stream.allowed_origins.iter().any(|o| o == origin)
+    if let Some(origin) = guard::origin(&headers)
+        && guard::self_origin(&headers).as_deref() != Some(origin)
+        && !app.console.origin_allowed(origin)
     {
         return Err(ApiError::new(
             axum::http::StatusCode::FORBIDDEN,

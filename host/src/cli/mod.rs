@@ -4,6 +4,7 @@
 
 mod client;
 mod logs_cmd;
+mod open_cmd;
 mod plugin_cmd;
 mod plugins_cmd;
 mod session_cmds;
@@ -171,6 +172,14 @@ pub enum Command {
         #[arg(long)]
         print: bool,
     },
+    /// Print (and open in a browser) a one-time sign-in link to the web console.
+    Open {
+        /// Land on this session's page.
+        name: Option<String>,
+        /// Only print the link.
+        #[arg(long)]
+        print: bool,
+    },
     /// Inspect, check and reload plugins.
     #[command(subcommand)]
     Plugins(plugins_cmd::PluginsCommand),
@@ -265,7 +274,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             if let Some(dir) = args.plugins_dir {
                 config.plugins_dir = Some(dir);
             }
-            crate::server::run(config)
+            crate::server::run(config, args.config)
                 .await
                 .map_err(|e| CliError::Other(format!("{e:#}")))?;
             Ok(ExitCode::SUCCESS)
@@ -354,6 +363,7 @@ async fn client_command(client: &Client, cmd: Command) -> Result<ExitCode, CliEr
             Ok(ExitCode::SUCCESS)
         }
         Command::Logs(a) => logs_cmd::logs(client, a).await,
+        Command::Open { name, print } => open_cmd::open(client, name.as_deref(), print).await,
         _ => Err(CliError::Other("not a client command".into())),
     }
 }
