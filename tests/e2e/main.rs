@@ -2,6 +2,7 @@
 //! (its own socket per daemon), real wasmtime loading components built from
 //! `plugins/` and `tests/plugins/`, real HTTP and WebSocket clients.
 
+mod agents;
 mod chat;
 mod console;
 mod console_api;

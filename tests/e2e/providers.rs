@@ -169,15 +169,24 @@ async fn send_and_answer(d: &TestDaemon, name: &str, text: &str, decision: &str)
 }
 
 /// Stored events without `seq`, `session` and `ts`, message ids numbered in
-/// order of appearance (`msg-1`, …).
+/// order of appearance (`msg-1`, …), permission ids likewise (`perm-1`, …).
 fn normalise(evs: &[(u64, Value)]) -> Vec<Value> {
     let mut ids: Vec<String> = Vec::new();
+    let mut perms: Vec<String> = Vec::new();
     evs.iter()
         .map(|(_, e)| {
             let mut e = e.clone();
             let obj = e.as_object_mut().expect("events are objects");
             for k in ["seq", "session", "ts"] {
                 obj.remove(k);
+            }
+            // Permission ids are salted per launch: number them too.
+            if let Some(id) = obj.get("permissionId").and_then(Value::as_str).map(str::to_string) {
+                let n = perms.iter().position(|i| *i == id).unwrap_or_else(|| {
+                    perms.push(id.clone());
+                    perms.len() - 1
+                });
+                obj.insert("permissionId".into(), json!(format!("perm-{}", n + 1)));
             }
             if obj["type"].as_str().is_some_and(|t| t.starts_with("message-"))
                 && let Some(id) = obj.get("id").and_then(Value::as_str).map(str::to_string)

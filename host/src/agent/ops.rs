@@ -272,6 +272,11 @@ impl Agent {
         } else {
             self.abort().await
         };
+        // A reset starts a new conversation: a new uuid, so an agent that
+        // pins it (`claude --session-id`) does not refuse the one in use.
+        let uuid = uuid::Uuid::new_v4().to_string();
+        self.host.store.session_set_uuid(&self.name, &uuid)?;
+        self.row.update(|r| r.uuid = uuid);
         self.restart().await?;
         Ok((cancelled, aborted))
     }

@@ -117,6 +117,22 @@ impl Agent {
         } else {
             SystemTime::UNIX_EPOCH + Duration::from_millis(self.row().created_at)
         };
+        // A wildcard pattern binds a file created for this launch, never one
+        // that was already there, last written before it started (another
+        // session's rollout under the same HOME, e.g. Codex's, which is
+        // created only at its session's first prompt).
+        let preexisting: Vec<PathBuf> = if pattern.contains('*') && state.path.is_none() {
+            glob(&pattern)
+                .into_iter()
+                .filter(|p| {
+                    std::fs::metadata(p)
+                        .and_then(|m| m.modified())
+                        .is_ok_and(|m| m < started)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mut stop = self.stop.subscribe();
         let mut lives = self.life.subscribe();
         let mut partial: Vec<u8> = Vec::new();
@@ -144,6 +160,7 @@ impl Agent {
                 let found = glob(&pattern)
                     .into_iter()
                     .filter(|p| fixed || !earlier.iter().any(|(e, _)| e == p))
+                    .filter(|p| !preexisting.contains(p))
                     .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
                     .filter(|(m, _)| *m + Duration::from_secs(5) >= started)
                     .max();

@@ -242,6 +242,13 @@ impl Store {
             .unwrap_or(0) as u64)
     }
 
+    /// Give the session a new conversation uuid (on reset).
+    pub fn session_set_uuid(&self, name: &str, uuid: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute("UPDATE sessions SET uuid = ?2 WHERE name = ?1", params![name, uuid])?;
+        Ok(())
+    }
+
     /// Record the provider's output cursor.
     pub fn session_set_provider_seq(&self, name: &str, seq: u64) -> Result<(), StoreError> {
         self.conn().execute(

@@ -27,6 +27,7 @@ mod transcript;
 
 use screen::Dialog;
 use transcript::{Transcript, Turn};
+use wasmux_sdk::dialogs::is_always;
 use wasmux_sdk::*;
 
 struct ClaudeCode;
@@ -75,6 +76,13 @@ struct ClaudeSession {
     shown: Option<(Phase, Option<String>)>,
     /// Options of the dialogs asked, newest last, to answer by id.
     asked: Vec<Dialog>,
+    /// Salts permission ids: unique per session launch, so the same
+    /// question in another turn or session is another request.
+    nonce: String,
+    /// Dialogs seen so far (the id's counter).
+    seen: u64,
+    /// The dialog the agent went on from while it was still on screen.
+    answered: Option<String>,
 }
 
 /// How many answered-or-pending dialogs are remembered.
@@ -114,9 +122,20 @@ impl ClaudeSession {
 
     /// A dialog appeared: ask for permission (once per dialog).
     fn ask(&mut self, mut d: Dialog, u: &mut Update) {
-        if self.dialog.as_ref().is_some_and(|cur| cur.id == d.id) {
+        if self.answered.as_ref() == Some(&d.key) {
+            // Still drawn after the agent went on: not asked again.
             return;
         }
+        if let Some(cur) = self.dialog.as_mut().filter(|cur| cur.key == d.key) {
+            // A redraw: the same request; a menu's cursor may have moved.
+            cur.cursor = d.cursor;
+            if let Some(a) = self.asked.iter_mut().find(|a| a.id == cur.id) {
+                a.cursor = d.cursor;
+            }
+            return;
+        }
+        self.seen += 1;
+        d.id = wasmux_sdk::dialogs::dialog_id(&d.key, &format!("{}-{}", self.nonce, self.seen));
         if let Some(tool) = self.transcript.pending_tool() {
             d.tool = Some(tool.to_string());
         }
@@ -138,19 +157,33 @@ impl ClaudeSession {
 }
 
 impl ProviderSession for ClaudeSession {
-    fn new(_req: LaunchRequest) -> Self {
+    fn new(req: LaunchRequest) -> Self {
         ClaudeSession {
             transcript: Transcript::new(),
             dialog: None,
             ready: false,
             shown: None,
             asked: Vec::new(),
+            nonce: wasmux_sdk::dialogs::launch_nonce(&req.session_uuid),
+            seen: 0,
+            answered: None,
         }
     }
 
     fn feed_transcript(&mut self, line: &str) -> Update {
         let mut u = empty_update();
         self.transcript.feed(line, &mut u.events);
+        // The agent went on (a tool ran, the turn ended): the dialog was
+        // answered, even if no screen without it was captured yet.
+        let moved_on = u.events.iter().any(|e| {
+            matches!(
+                e,
+                AgentEvent::ToolResult(_) | AgentEvent::TaskComplete(_) | AgentEvent::TurnAborted
+            )
+        });
+        if moved_on && let Some(d) = self.dialog.take() {
+            self.answered = Some(d.key);
+        }
         self.report(&mut u, StateSource::Transcript);
         u
     }
@@ -160,11 +193,14 @@ impl ProviderSession for ClaudeSession {
         let view = screen::read(&screen.lines);
         match view.dialog {
             Some(d) => self.ask(d, &mut u),
-            None => self.dialog = None,
+            None => {
+                self.dialog = None;
+                self.answered = None;
+            }
         }
         if view.idle {
             match self.transcript.turn {
-                Turn::Unknown => self.ready = true,
+                Turn::Unknown => self.ready = self.ready || view.settled,
                 Turn::Open(_) => {
                     self.transcript.close_from_screen(&mut u.events);
                 }
@@ -194,24 +230,27 @@ impl ProviderSession for ClaudeSession {
     }
 
     fn encode_permission(&mut self, id: &str, decision: PermissionDecision) -> Result<Vec<InputAction>, PluginError> {
-        let options = self
+        let (options, cursor) = self
             .asked
             .iter()
             .find(|d| d.id == id)
-            .map(|d| d.options.clone())
+            .map(|d| (d.options.clone(), d.cursor))
             .ok_or_else(|| error(ErrorKind::NotFound, format!("no dialog {id} was seen on screen")))?;
         let pick = |f: &dyn Fn(&str) -> bool| options.iter().position(|o| f(o)).map(|i| i + 1);
         let number = match decision {
+            // A menu's first option may be the refusal ("No, exit").
+            PermissionDecision::Allow if cursor.is_some() => pick(&|o| o.starts_with("Yes")).or(Some(1)),
             PermissionDecision::Allow => Some(1),
-            PermissionDecision::Always => pick(&|o| o.starts_with("Yes") && always(o)),
+            PermissionDecision::Always => pick(&|o| o.starts_with("Yes") && is_always(o)),
             PermissionDecision::Deny => pick(&|o| o.starts_with("No")),
             PermissionDecision::Other(o) => {
                 return Err(error(ErrorKind::InvalidInput, format!("unknown decision {o}")));
             }
         };
-        match number {
-            Some(n) => Ok(vec![InputAction::Text(n.to_string())]),
-            None => Err(error(
+        match (number, cursor) {
+            (Some(n), Some(at)) => Ok(wasmux_sdk::dialogs::menu_keys(at, n - 1)),
+            (Some(n), None) => Ok(vec![InputAction::Text(n.to_string())]),
+            (None, _) => Err(error(
                 ErrorKind::Unsupported,
                 format!("this dialog offers no such choice (options: {})", options.join(" / ")),
             )),
@@ -219,30 +258,19 @@ impl ProviderSession for ClaudeSession {
     }
 }
 
-/// Whether an option label is the "don't ask again" kind of yes.
-fn always(label: &str) -> bool {
-    let l = label.to_lowercase();
-    [
-        "don't ask again",
-        "allow all",
-        "during this session",
-        "for this session",
-        "always",
-    ]
-    .iter()
-    .any(|k| l.contains(k))
-}
-
 /// Type `text` into the input line and submit it. Multi-line text is pasted
 /// so its newlines do not submit early; the pause lets the input settle
-/// before Enter (fast Enter after typed text can be taken as part of a paste).
+/// before Enter (fast Enter after typed text can be taken as part of a paste;
+/// with 100 ms the real 2.1.332 on a loaded machine kept the text unsent).
 fn type_and_submit(text: &str) -> Vec<InputAction> {
-    let body = if text.contains('\n') {
-        InputAction::Paste(text.to_string())
-    } else {
-        InputAction::Text(text.to_string())
-    };
-    vec![body, InputAction::WaitMs(100), InputAction::Keys(vec!["Enter".into()])]
+    // Always a bracketed paste: typed text arrives as a burst the CLI may
+    // take for an unbracketed paste, and an Enter inside that burst is a
+    // newline, not a submit (seen with the real CLI under load).
+    vec![
+        InputAction::Paste(text.to_string()),
+        InputAction::WaitMs(300),
+        InputAction::Keys(vec!["Enter".into()]),
+    ]
 }
 
 wasmux_sdk::provider!(ClaudeCode);

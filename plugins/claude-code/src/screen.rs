@@ -19,7 +19,10 @@
 /// A permission dialog on screen.
 #[derive(Clone, Debug)]
 pub struct Dialog {
-    /// Stable id derived from what is asked (header, details, question).
+    /// What is asked (header, details, question): equal for redraws of one
+    /// dialog.
+    pub key: String,
+    /// The permission id, given by the session when the dialog first shows.
     pub id: String,
     /// The tool the dialog names, when its header or question says.
     pub tool: Option<String>,
@@ -27,6 +30,9 @@ pub struct Dialog {
     pub description: String,
     /// Option labels; option `n` is `options[n - 1]`.
     pub options: Vec<String>,
+    /// For a cursor menu (options without digits, e.g. the folder-trust
+    /// dialog): the option the cursor is on. `None`: a digit answers.
+    pub cursor: Option<usize>,
 }
 
 /// What the screen shows.
@@ -35,6 +41,10 @@ pub struct View {
     pub dialog: Option<Dialog>,
     /// The input prompt is waiting and nothing runs.
     pub idle: bool,
+    /// The footer under the input shows its hints (`? for shortcuts`):
+    /// Claude Code finished starting. The prompt is drawn (and takes typed
+    /// text) before that, but an Enter pressed then may be lost.
+    pub settled: bool,
 }
 
 /// How many bottom lines may hold the input prompt.
@@ -45,14 +55,18 @@ const DIALOG_HEIGHT: usize = 24;
 /// Read a captured screen (plain text lines).
 pub fn read(lines: &[String]) -> View {
     let plain: Vec<String> = lines.iter().map(|l| strip_box(l)).collect();
-    let dialog = find_dialog(lines, &plain);
+    let dialog = find_dialog(lines, &plain).or_else(|| find_menu_dialog(lines, &plain));
     let busy = lines.iter().any(|l| l.to_lowercase().contains("esc to interrupt"));
     let used = plain.iter().rposition(|l| !l.is_empty()).map_or(0, |i| i + 1);
     let prompt = plain[used.saturating_sub(PROMPT_ZONE)..used]
         .iter()
         .any(|l| is_prompt(l));
+    let settled = plain[used.saturating_sub(PROMPT_ZONE)..used]
+        .iter()
+        .any(|l| l.contains("for shortcuts"));
     View {
         idle: dialog.is_none() && !busy && prompt,
+        settled,
         dialog,
     }
 }
@@ -74,13 +88,7 @@ pub fn strip_box(line: &str) -> String {
     s.to_string()
 }
 
-/// `(number, label)` of an option line such as `❯ 1. Yes`.
-pub fn option(line: &str) -> Option<(usize, String)> {
-    let s = line.trim_start_matches(['❯', '>', '›', ' ']);
-    let (num, rest) = s.split_once(". ")?;
-    let n: usize = num.parse().ok()?;
-    (n >= 1 && n <= 9 && !rest.trim().is_empty()).then(|| (n, rest.trim().to_string()))
-}
+pub use wasmux_sdk::dialogs::option;
 
 fn is_prompt(line: &str) -> bool {
     (line == ">" || line == "❯" || line.starts_with("> ") || line.starts_with("❯ ")) && option(line).is_none()
@@ -137,10 +145,43 @@ fn find_dialog(raw: &[String], plain: &[String]) -> Option<Dialog> {
     };
     let key = format!("{header}\n{}\n{question}", details.join("\n"));
     Some(Dialog {
-        id: format!("perm-{:012x}", fnv1a(&key) & 0xffff_ffff_ffff),
+        key,
+        id: String::new(),
         tool: tool_named(header, question).map(str::to_string),
         description,
         options,
+        cursor: None,
+    })
+}
+
+/// A dialog drawn as a cursor menu (`❯ No, exit` / `Yes, I trust this
+/// folder`, `Enter to confirm`): Claude Code's folder-trust dialog ("Quick
+/// safety check: Is this a project you created or one you trust?") and any
+/// other choice it asks for before its input prompt. Its text (up to the
+/// rule above it) is the description.
+fn find_menu_dialog(raw: &[String], plain: &[String]) -> Option<Dialog> {
+    let menu = wasmux_sdk::dialogs::find_menu(raw)?;
+    let top = dialog_top(raw, menu.first_line);
+    let body: Vec<&str> = plain[top..menu.first_line]
+        .iter()
+        .map(String::as_str)
+        .filter(|l| !l.is_empty() && !l.starts_with("Tip:"))
+        .collect();
+    let text = body.join(" ");
+    let trust = text.contains("trust");
+    let question = body
+        .iter()
+        .find(|l| l.contains('?'))
+        .map(|l| l.to_string())
+        .unwrap_or_else(|| text.clone());
+    let description = if trust { text.clone() } else { question };
+    Some(Dialog {
+        key: format!("{text}\n{}", menu.options.join("\n")),
+        id: String::new(),
+        tool: Some(if trust { "trust" } else { "dialog" }.to_string()),
+        description,
+        options: menu.options,
+        cursor: Some(menu.cursor),
     })
 }
 
@@ -181,16 +222,9 @@ fn tool_named(header: &str, question: &str) -> Option<&'static str> {
         Some("Edit")
     } else if question.starts_with("Do you want to create") {
         Some("Write")
-    } else if question.starts_with("Do you trust the files") {
+    } else if question.starts_with("Do you trust the files") || question.contains("one you trust?") {
         Some("trust")
     } else {
         None
-    })
-}
-
-/// 64-bit FNV-1a: a stable, dependency-free hash for permission ids.
-pub fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
     })
 }

@@ -198,7 +198,7 @@ fn newer_dialogs_are_read_and_keep_their_id_across_redraws() {
         3,
         "✶ Crafting… (1m 9s · esc to interrupt)",
     ));
-    assert_eq!(again.dialog.unwrap().id, d.id);
+    assert_eq!(again.dialog.unwrap().key, d.key);
 }
 
 #[test]
@@ -257,4 +257,158 @@ fn answers_pick_the_option_of_the_matching_kind() {
     assert_eq!(key(&mut s, PermissionDecision::Always), r#"[InputAction::Text("2")]"#);
     assert_eq!(key(&mut s, PermissionDecision::Deny), r#"[InputAction::Text("4")]"#);
     assert!(s.encode_permission("perm-unknown", PermissionDecision::Allow).is_err());
+}
+
+/// Claude Code 2.1.332's records of one reply `[thinking, text]`: one
+/// record per block, both with the message's `stop_reason` and usage.
+fn per_block_reply(id: &str, output: u64) -> Vec<serde_json::Value> {
+    vec![
+        assistant(
+            id,
+            json!({"type": "thinking", "thinking": "Let me think."}),
+            Some("end_turn"),
+            output,
+        ),
+        assistant(
+            id,
+            json!({"type": "text", "text": "The real answer."}),
+            Some("end_turn"),
+            output,
+        ),
+    ]
+}
+
+#[test]
+fn a_reply_opening_with_thinking_ends_after_its_last_record() {
+    let mut t = Transcript::new();
+    let mut records = vec![json!({"type": "user", "message": {"role": "user", "content": "hi"}})];
+    records.extend(per_block_reply("m1", 60));
+    let out = feed(&mut t, &records);
+    // Still open: the message may have more records.
+    assert_eq!(kinds(&out), ["task-started", "thinking", "message"]);
+    assert!(matches!(t.turn, Turn::Open(_)));
+    let out = feed(&mut t, &[json!({"type": "system", "subtype": "turn_duration"})]);
+    assert_eq!(kinds(&out), ["token-count", "task-complete"]);
+    let AgentEvent::TokenCount(c) = &out[0] else { panic!() };
+    assert_eq!(c.output, 60, "counted once, not once per record");
+    assert_eq!(t.turn, Turn::Closed);
+}
+
+#[test]
+fn the_next_prompt_ends_a_turn_whose_end_was_not_marked() {
+    let mut t = Transcript::new();
+    let mut records = vec![json!({"type": "user", "message": {"role": "user", "content": "hi"}})];
+    records.extend(per_block_reply("m1", 7));
+    records.push(json!({"type": "user", "message": {"role": "user", "content": "again"}}));
+    let out = feed(&mut t, &records);
+    assert_eq!(
+        kinds(&out),
+        [
+            "task-started",
+            "thinking",
+            "message",
+            "token-count",
+            "task-complete",
+            "task-started"
+        ]
+    );
+}
+
+#[test]
+fn synthetic_records_of_an_interrupt_are_no_message_and_no_usage() {
+    let mut t = Transcript::new();
+    let out = feed(
+        &mut t,
+        &[
+            json!({"type": "user", "message": {"role": "user", "content": "go"}}),
+            json!({"type": "user", "message": {"role": "user", "content": [{"type": "text",
+                "text": "[Request interrupted by user]"}]}}),
+            json!({"type": "assistant", "message": {"id": "s1", "model": "<synthetic>", "role": "assistant",
+                "content": [{"type": "text", "text": "No response requested."}], "stop_reason": "stop_sequence",
+                "usage": {"input_tokens": 0, "output_tokens": 0}}}),
+        ],
+    );
+    assert_eq!(kinds(&out), ["task-started", "turn-aborted"]);
+    assert_eq!(t.turn, Turn::Closed);
+}
+
+/// Claude Code 2.1.332's folder-trust dialog, as captured from the real CLI.
+fn trust_menu(cursor: usize) -> Vec<String> {
+    let rule = "─".repeat(100);
+    let opts = ["No, exit", "Yes, I trust this folder"];
+    let mut s = format!(
+        "\n{rule}\n Accessing workspace:\n\n /tmp/p\n\n Quick safety check: Is this a project you created or one you trust? (Like your own code, a well-known open source\n project, or work from your team). If not, take a moment to review what's in this folder first.\n\n Claude Code'll be able to read, edit, and execute files here.\n\n Security guide\n\n"
+    );
+    for (i, o) in opts.iter().enumerate() {
+        s.push_str(if i == cursor { " ❯ " } else { "   " });
+        s.push_str(o);
+        s.push('\n');
+    }
+    s.push_str("\n Enter to confirm · Esc to cancel\n");
+    lines(&s)
+}
+
+#[test]
+fn the_quick_safety_check_trust_dialog_is_a_request_answered_with_the_cursor() {
+    let view = screen::read(&trust_menu(0));
+    assert!(!view.idle, "a dialog is no input prompt");
+    let d = view.dialog.expect("the trust dialog");
+    assert_eq!(d.tool.as_deref(), Some("trust"));
+    assert!(d.description.contains("Quick safety check"), "{}", d.description);
+    assert_eq!(d.options, ["No, exit", "Yes, I trust this folder"]);
+    let mut s = ClaudeSession::new(test_request("s", "/tmp/p"));
+    let u = s.feed_screen(test_screen(trust_menu(0), 1));
+    let Some(AgentEvent::PermissionRequest(p)) = u.events.first() else {
+        panic!("no request")
+    };
+    let id = p.permission_id.clone();
+    let keys = |s: &mut ClaudeSession, d| format!("{:?}", s.encode_permission(&id, d).unwrap());
+    assert_eq!(
+        keys(&mut s, PermissionDecision::Allow),
+        r#"[InputAction::Keys(["Down", "Enter"])]"#
+    );
+    assert_eq!(
+        keys(&mut s, PermissionDecision::Deny),
+        r#"[InputAction::Keys(["Enter"])]"#
+    );
+    // The cursor moved (a redraw of the same dialog): still one request.
+    let u = s.feed_screen(test_screen(trust_menu(1), 2));
+    assert!(u.events.is_empty());
+    assert_eq!(
+        keys(&mut s, PermissionDecision::Allow),
+        r#"[InputAction::Keys(["Enter"])]"#
+    );
+}
+
+#[test]
+fn the_same_dialog_in_a_later_turn_is_a_new_request() {
+    let mut s = ClaudeSession::new(test_request("s", "/p"));
+    let id = |u: &Update| match u.events.first() {
+        Some(AgentEvent::PermissionRequest(p)) => p.permission_id.clone(),
+        _ => panic!("no request"),
+    };
+    let first = id(&s.feed_screen(test_screen(bash_dialog("Tip: x", 1, "✻ Crafting…"), 1)));
+    let rule = "─".repeat(60);
+    s.feed_screen(test_screen(lines(&format!("{rule}\n❯ \n{rule}")), 2));
+    let second = id(&s.feed_screen(test_screen(bash_dialog("Tip: x", 1, "✻ Crafting…"), 3)));
+    assert_ne!(first, second);
+    let other = ClaudeSession::new(test_request("s2", "/p")).feed_screen(test_screen(bash_dialog("Tip: x", 1, "✻"), 1));
+    assert_ne!(id(&other), first, "another session's request has another id");
+}
+
+#[test]
+fn always_matches_a_curly_apostrophe() {
+    let mut s = ClaudeSession::new(test_request("s", "/p"));
+    let rule = "─".repeat(80);
+    let screen = lines(&format!(
+        "{rule}\n Bash command\n\n   touch a\n\n Do you want to proceed?\n ❯ 1. Yes\n   2. Yes, and don’t ask again for touch commands in /p\n   3. No\n"
+    ));
+    let u = s.feed_screen(test_screen(screen, 1));
+    let Some(AgentEvent::PermissionRequest(p)) = u.events.first() else {
+        panic!("no request")
+    };
+    let a = s
+        .encode_permission(&p.permission_id, PermissionDecision::Always)
+        .unwrap();
+    assert_eq!(format!("{a:?}"), r#"[InputAction::Text("2")]"#);
 }

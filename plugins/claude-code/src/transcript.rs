@@ -10,8 +10,14 @@
 //!   permission. `isMeta` records are context Claude Code injects itself.
 //! * `assistant` — `message.content[]` items `text`, `thinking` and
 //!   `tool_use{id, name, input}`; `message.usage` carries token counts. Newer
-//!   versions write one record per content item, all sharing `message.id`,
-//!   and set `stop_reason` on the last one (`end_turn` ends the turn).
+//!   versions (2.1.x) write one record per content item, all sharing
+//!   `message.id` and each carrying the whole message's `stop_reason` and
+//!   `usage`: usage is counted once per message id (one `token-count` per
+//!   model call), and `end_turn` ends the turn only after the message's last
+//!   record (at the next record that is not part of it, e.g.
+//!   `turn_duration`), so a reply that opens with a thinking block is not
+//!   cut short. Records of model `<synthetic>` (written on an interrupt,
+//!   with zero usage) are no model output and are skipped.
 //! * `system` with `subtype: "turn_duration"` — written when a turn ends
 //!   (Claude Code 2.x).
 //! * `summary`, `file-history-snapshot`, `attachment`, … — nothing to report.
@@ -58,6 +64,11 @@ pub struct Transcript {
     pub maybe_done: bool,
     pending: Vec<PendingTool>,
     usage: Option<Usage>,
+    /// The message id whose usage was last counted.
+    counted: Option<String>,
+    /// The id of a message that said `end_turn`: the turn ends after its
+    /// last record.
+    ending: Option<String>,
 }
 
 impl Transcript {
@@ -68,6 +79,8 @@ impl Transcript {
             maybe_done: false,
             pending: Vec::new(),
             usage: None,
+            counted: None,
+            ending: None,
         }
     }
 
@@ -85,7 +98,14 @@ impl Transcript {
         if v["isSidechain"] == true {
             return;
         }
-        match v["type"].as_str().unwrap_or_default() {
+        let kind = v["type"].as_str().unwrap_or_default();
+        if let Some(id) = &self.ending {
+            let same = kind == "assistant" && v["message"]["id"].as_str() == Some(id.as_str());
+            if !same {
+                self.close(out);
+            }
+        }
+        match kind {
             "assistant" => self.assistant(&v, out),
             "user" => {
                 self.flush_usage(out);
@@ -113,6 +133,9 @@ impl Transcript {
 
     fn assistant(&mut self, v: &Value, out: &mut Vec<AgentEvent>) {
         let msg = &v["message"];
+        if msg["model"] == "<synthetic>" {
+            return;
+        }
         let id = msg["id"].as_str().unwrap_or_default();
         if self.usage.as_ref().is_some_and(|u| u.message_id != id) {
             self.flush_usage(out);
@@ -155,7 +178,7 @@ impl Transcript {
                 _ => {}
             }
         }
-        if msg["usage"].is_object() {
+        if msg["usage"].is_object() && self.counted.as_deref() != Some(id) {
             let n = |k: &str| msg["usage"][k].as_u64().unwrap_or(0);
             self.usage = Some(Usage {
                 message_id: id.to_string(),
@@ -168,12 +191,9 @@ impl Transcript {
             });
         }
         let stop = msg["stop_reason"].as_str();
-        if stop.is_some() {
-            self.flush_usage(out);
-        }
         self.maybe_done = text && !tool_used && self.pending.is_empty() && stop != Some("tool_use");
-        if stop == Some("end_turn") && !tool_used {
-            self.close(out);
+        if stop == Some("end_turn") && !tool_used && self.pending.is_empty() {
+            self.ending = Some(id.to_string());
         }
     }
 
@@ -236,6 +256,7 @@ impl Transcript {
     }
 
     fn close(&mut self, out: &mut Vec<AgentEvent>) {
+        self.ending = None;
         self.flush_usage(out);
         if matches!(self.turn, Turn::Open(_)) {
             out.push(AgentEvent::TaskComplete(TaskComplete {
@@ -249,6 +270,7 @@ impl Transcript {
     }
 
     fn abort(&mut self, out: &mut Vec<AgentEvent>) {
+        self.ending = None;
         self.flush_usage(out);
         if matches!(self.turn, Turn::Open(_)) {
             out.push(AgentEvent::TurnAborted);
@@ -260,9 +282,11 @@ impl Transcript {
 
     fn flush_usage(&mut self, out: &mut Vec<AgentEvent>) {
         if let Some(Usage {
-            counts: [i, o, r, c], ..
+            counts: [i, o, r, c],
+            message_id,
         }) = self.usage.take()
         {
+            self.counted = Some(message_id);
             out.push(AgentEvent::TokenCount(TokenCount {
                 input: i,
                 output: o,

@@ -31,6 +31,7 @@ mod tests;
 
 use rollout::{Rollout, Turn};
 use screen::Dialog;
+use wasmux_sdk::dialogs::is_always;
 use wasmux_sdk::*;
 
 struct Codex;
@@ -79,6 +80,12 @@ struct CodexSession {
     shown: Option<(Phase, Option<String>)>,
     /// Prompts asked, newest last, to answer by id.
     asked: Vec<Dialog>,
+    /// Salts permission ids (unique per session launch).
+    nonce: String,
+    /// Prompts seen so far (the id's counter).
+    seen: u64,
+    /// The prompt the agent went on from while it was still on screen.
+    answered: Option<String>,
 }
 
 /// How many answered-or-pending prompts are remembered.
@@ -118,9 +125,17 @@ impl CodexSession {
 
     /// An approval prompt appeared: ask for permission (once per prompt).
     fn ask(&mut self, mut d: Dialog, u: &mut Update) {
-        if self.dialog.as_ref().is_some_and(|cur| cur.id == d.id) {
+        if self.answered.as_ref() == Some(&d.key) {
+            // Still drawn after the agent went on: not asked again.
             return;
         }
+        if self.dialog.as_ref().is_some_and(|cur| cur.key == d.key) {
+            return;
+        }
+        // Content hashes repeat across turns and sessions: salt each new
+        // prompt with this launch's nonce and a counter.
+        self.seen += 1;
+        d.id = wasmux_sdk::dialogs::dialog_id(&d.key, &format!("{}-{}", self.nonce, self.seen));
         if let Some(tool) = self.rollout.pending_tool() {
             d.tool = Some(tool.to_string());
         }
@@ -149,12 +164,26 @@ impl ProviderSession for CodexSession {
             ready: false,
             shown: None,
             asked: Vec::new(),
+            nonce: wasmux_sdk::dialogs::launch_nonce(&req.session_uuid),
+            seen: 0,
+            answered: None,
         }
     }
 
     fn feed_transcript(&mut self, line: &str) -> Update {
         let mut u = empty_update();
         self.rollout.feed(line, &mut u.events);
+        // The agent went on (a tool ran, the turn ended): the dialog was
+        // answered, even if no screen without it was captured yet.
+        let moved_on = u.events.iter().any(|e| {
+            matches!(
+                e,
+                AgentEvent::ToolResult(_) | AgentEvent::TaskComplete(_) | AgentEvent::TurnAborted
+            )
+        });
+        if moved_on && let Some(d) = self.dialog.take() {
+            self.answered = Some(d.key);
+        }
         self.report(&mut u, StateSource::Transcript);
         u
     }
@@ -162,9 +191,18 @@ impl ProviderSession for CodexSession {
     fn feed_screen(&mut self, screen: Screen) -> Update {
         let mut u = empty_update();
         let view = screen::read(&screen.lines);
-        match view.dialog {
+        // Before the composer was ever seen, any numbered choice is a
+        // popup for a person: the queue must not type into it.
+        let starting = !self.ready && self.rollout.turn == Turn::Unknown;
+        let dialog = view
+            .dialog
+            .or_else(|| starting.then(|| screen::find_choice(&screen.lines)).flatten());
+        match dialog {
             Some(d) => self.ask(d, &mut u),
-            None => self.dialog = None,
+            None => {
+                self.dialog = None;
+                self.answered = None;
+            }
         }
         if view.idle {
             match self.rollout.turn {
@@ -185,13 +223,11 @@ impl ProviderSession for CodexSession {
         if text.trim().is_empty() {
             return Err(error(ErrorKind::InvalidInput, "Codex needs a non-empty message"));
         }
-        let body = if text.contains('\n') {
-            InputAction::Paste(text.to_string())
-        } else {
-            InputAction::Text(text.to_string())
-        };
+        // Always a bracketed paste: typed text arrives as a burst Codex's
+        // paste-burst detection may hold, turning the Enter into a newline
+        // (seen with the real CLI under load).
         Ok(vec![
-            body,
+            InputAction::Paste(text.to_string()),
             InputAction::WaitMs(250),
             InputAction::Keys(vec!["Enter".into()]),
         ])
@@ -217,8 +253,15 @@ impl ProviderSession for CodexSession {
         let pick = |f: &dyn Fn(&str) -> bool| options.iter().position(|o| f(o));
         let chosen = match decision {
             PermissionDecision::Allow => Some(0),
-            PermissionDecision::Always => pick(&|o| o.starts_with("Yes") && always(o)),
-            PermissionDecision::Deny => pick(&|o| o.starts_with("No")),
+            PermissionDecision::Always => pick(&|o| o.starts_with("Yes") && is_always(o)),
+            PermissionDecision::Deny => pick(&|o| o.starts_with("No")).or_else(|| {
+                // A popup without a "No" (tool `dialog`): its last choice.
+                let popup = self
+                    .asked
+                    .iter()
+                    .any(|d| d.id == id && d.tool.as_deref() == Some("dialog"));
+                popup.then(|| options.len() - 1)
+            }),
             PermissionDecision::Other(o) => {
                 return Err(error(ErrorKind::InvalidInput, format!("unknown decision {o}")));
             }
@@ -235,14 +278,6 @@ impl ProviderSession for CodexSession {
             None => InputAction::Text((i + 1).to_string()),
         }])
     }
-}
-
-/// Whether an option label is the "don't ask again" kind of yes.
-fn always(label: &str) -> bool {
-    let l = label.to_lowercase();
-    ["don't ask again", "do not ask again", "always", "for this session"]
-        .iter()
-        .any(|k| l.contains(k))
 }
 
 wasmux_sdk::provider!(Codex);

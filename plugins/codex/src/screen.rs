@@ -24,7 +24,10 @@
 /// An approval prompt on screen.
 #[derive(Clone, Debug)]
 pub struct Dialog {
-    /// Stable id derived from what is asked (question and details).
+    /// What is asked (question and details): equal for redraws of one
+    /// prompt.
+    pub key: String,
+    /// The permission id, given by the session when the prompt first shows.
     pub id: String,
     /// The tool the question implies (`shell` or `apply_patch`), if any.
     pub tool: Option<String>,
@@ -62,12 +65,47 @@ pub fn read(lines: &[String]) -> View {
     }
 }
 
-/// `(number, label)` of an option line such as `› 1. Yes, proceed (y)`.
-pub fn option(line: &str) -> Option<(usize, String)> {
-    let s = line.trim_start_matches(['›', '❯', '>', ' ']);
-    let (num, rest) = s.split_once(". ")?;
-    let n: usize = num.parse().ok()?;
-    (n >= 1 && n <= 9 && !rest.trim().is_empty()).then(|| (n, rest.trim().to_string()))
+pub use wasmux_sdk::dialogs::option;
+
+/// A numbered choice that is no approval prompt (`› 1. Try new model` /
+/// `2. Use existing model` under "Meet GPT-6 Sol", an update offer, …):
+/// Codex shows such popups over the composer at start-up. The provider
+/// makes it a request for a person (tool `dialog`) instead of taking the
+/// screen for the composer; its text is the description.
+pub fn find_choice(lines: &[String]) -> Option<Dialog> {
+    let plain: Vec<&str> = lines.iter().map(|l| l.trim()).collect();
+    let first = (0..plain.len())
+        .rev()
+        .find(|&i| option(plain[i]).is_some_and(|(n, _)| n == 1))?;
+    let mut options = Vec::new();
+    for line in &plain[first..] {
+        match option(line) {
+            Some((n, label)) if n == options.len() + 1 => options.push(label),
+            _ => break,
+        }
+    }
+    if options.len() < 2 {
+        return None;
+    }
+    let top = first.saturating_sub(DIALOG_HEIGHT);
+    let body: Vec<&str> = plain[top..first]
+        .iter()
+        .rev()
+        .take_while(|l| !l.starts_with('›') && !l.starts_with('•'))
+        .copied()
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .filter(|l| !l.is_empty())
+        .collect();
+    let text = body.join(" ");
+    Some(Dialog {
+        key: format!("{text}\n{}", options.join("\n")),
+        id: String::new(),
+        tool: Some("dialog".into()),
+        description: if text.is_empty() { options.join(" / ") } else { text },
+        options,
+    })
 }
 
 /// The key an option label names in its trailing parentheses: `y`, `a`,
@@ -95,7 +133,11 @@ fn find_dialog(plain: &[&str]) -> Option<Dialog> {
         return None;
     }
     let top = first.saturating_sub(DIALOG_HEIGHT);
-    let q = (top..first).rev().find(|&i| plain[i].ends_with('?'))?;
+    // The question is Codex's own line, not the model's justification
+    // (`Reason: …?`), which may end in a question mark too.
+    let q = (top..first)
+        .rev()
+        .find(|&i| plain[i].ends_with('?') && !plain[i].starts_with("Reason:"))?;
     let question = plain[q];
     let details: Vec<&str> = plain[q + 1..first].iter().copied().filter(|l| !l.is_empty()).collect();
     let headline = details
@@ -118,16 +160,10 @@ fn find_dialog(plain: &[&str]) -> Option<Dialog> {
     };
     let key = format!("{question}\n{}", details.join("\n"));
     Some(Dialog {
-        id: format!("perm-{:012x}", fnv1a(&key) & 0xffff_ffff_ffff),
+        key,
+        id: String::new(),
         tool,
         description,
         options,
-    })
-}
-
-/// 64-bit FNV-1a: a stable, dependency-free hash for permission ids.
-pub fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
     })
 }

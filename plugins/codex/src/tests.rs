@@ -225,7 +225,7 @@ fn approvals_are_read_and_keep_their_id_across_redraws() {
     );
     assert_eq!(screen::shortcut(&d.options[1]), Some("p"));
     let again = screen::read(&approval(3, "• Working (41s • esc to interrupt)", false));
-    assert_eq!(again.dialog.unwrap().id, d.id);
+    assert_eq!(again.dialog.unwrap().key, d.key);
 }
 
 #[test]
@@ -250,4 +250,78 @@ fn answers_use_the_option_shortcuts() {
         key(&mut s, PermissionDecision::Deny),
         r#"[InputAction::Keys(["Escape"])]"#
     );
+}
+
+#[test]
+fn a_refused_patch_is_a_failed_result_and_no_edit() {
+    // Codex 0.171.0, the approval answered "No": the output says so.
+    let mut r = Rollout::new("/p");
+    let out = feed(
+        &mut r,
+        &[
+            ev(json!({"type": "task_started"})),
+            item(
+                json!({"type": "custom_tool_call", "name": "apply_patch", "call_id": "c1",
+                "input": "*** Begin Patch\n*** Update File: a.py\n@@\n-a\n+b\n*** End Patch"}),
+            ),
+            item(json!({"type": "custom_tool_call_output", "call_id": "c1", "output": "aborted by user after 3.2s"})),
+        ],
+    );
+    assert_eq!(kinds(&out), ["task-started", "tool-call", "tool-result"]);
+    let AgentEvent::ToolResult(t) = &out[2] else { panic!() };
+    assert!(t.is_error, "{t:?}");
+}
+
+#[test]
+fn a_justification_ending_in_a_question_mark_is_not_the_question() {
+    let screen = lines(
+        "› fix it\n\n  Would you like to run the following command?\n\n  Reason: Shall I create the file?\n\n  $ touch a\n\n› 1. Yes, proceed (y)\n  2. No, and tell Codex what to do differently (esc)\n",
+    );
+    let d = screen::read(&screen).dialog.expect("approval");
+    assert_eq!(
+        d.description,
+        "Would you like to run the following command? — $ touch a"
+    );
+    assert_eq!(d.tool.as_deref(), Some("shell"));
+}
+
+#[test]
+fn the_same_prompt_in_a_later_turn_is_a_new_request() {
+    let mut s = CodexSession::new(test_request("s", "/p"));
+    let id = |u: &Update| match u.events.first() {
+        Some(AgentEvent::PermissionRequest(p)) => p.permission_id.clone(),
+        _ => panic!("no request"),
+    };
+    let first = id(&s.feed_screen(test_screen(approval(1, "• Working", false), 1)));
+    s.feed_screen(test_screen(lines("› Ask Codex to do anything"), 2));
+    let second = id(&s.feed_screen(test_screen(approval(1, "• Working", false), 3)));
+    assert_ne!(first, second);
+}
+
+/// Codex 0.171.0's model-migration popup, as captured from the real CLI.
+fn migration() -> Vec<String> {
+    lines(
+        "  Meet GPT-6 Sol\n  Our latest Sol is more intelligent and more efficient so your usage limits go further. This model is a great daily\n  driver for complex tasks, especially coding.\n\n› 1. Try new model\n  2. Use existing model\n\n  enter/esc confirm · ^c quit\n",
+    )
+}
+
+#[test]
+fn a_popup_before_the_composer_is_a_request_for_a_person_not_idle() {
+    let mut s = CodexSession::new(test_request("s", "/p"));
+    let u = s.feed_screen(test_screen(migration(), 1));
+    let Some(AgentEvent::PermissionRequest(p)) = u.events.first() else {
+        panic!("no request: {:?}", u.events.iter().map(event_type).collect::<Vec<_>>())
+    };
+    assert_eq!(p.tool_name, "dialog");
+    assert!(p.description.starts_with("Meet GPT-6 Sol"), "{}", p.description);
+    assert!(matches!(
+        u.state.as_ref().map(|s| &s.state),
+        Some(AgentState::WaitingPermission)
+    ));
+    let key = |s: &mut CodexSession, d| format!("{:?}", s.encode_permission(&p.permission_id, d).unwrap());
+    assert_eq!(key(&mut s, PermissionDecision::Allow), r#"[InputAction::Text("1")]"#);
+    assert_eq!(key(&mut s, PermissionDecision::Deny), r#"[InputAction::Text("2")]"#);
+    // Once the composer shows, the session is idle.
+    let u = s.feed_screen(test_screen(lines("› Ask Codex to do anything\n\n  ? for shortcuts"), 2));
+    assert!(matches!(u.state.as_ref().map(|s| &s.state), Some(AgentState::Idle)));
 }

@@ -60,6 +60,8 @@ mod logging;
 pub use logging::*;
 
 #[cfg(feature = "provider")]
+pub mod dialogs;
+#[cfg(feature = "provider")]
 mod provider;
 #[cfg(feature = "provider")]
 pub use provider::*;

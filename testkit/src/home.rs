@@ -1,0 +1,138 @@
+//! A per-test `HOME` in which each agent CLI starts straight into its input
+//! prompt, its model API pointed at the [`crate::model_stub`].
+//!
+//! * **Claude Code** reads `~/.claude.json`: `hasCompletedOnboarding` (and
+//!   `lastOnboardingVersion`, so no release notes) skips the first-run
+//!   wizard, `customApiKeyResponses.approved` holds the last 20 characters
+//!   of an `ANTHROPIC_API_KEY` the user accepted (else it asks "Do you want
+//!   to use this API key?"), and `projects.<cwd>.hasTrustDialogAccepted`
+//!   answers the folder-trust dialog. `ANTHROPIC_BASE_URL` points the CLI at
+//!   the stub; `DISABLE_AUTOUPDATER` and
+//!   `CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC` keep it off the network.
+//! * **Codex** reads `$CODEX_HOME/config.toml` (default `~/.codex`): a
+//!   `[model_providers.stub]` entry with the stub's `base_url` and
+//!   `wire_api = "responses"`, selected by `model_provider`; `env_key` names
+//!   the variable holding the key, so no login is asked; `[projects.<cwd>]
+//!   trust_level = "trusted"` answers the directory-trust screen;
+//!   `check_for_update_on_startup = false` and the `[notice]` keys keep the
+//!   update popup and the "Meet GPT-6 Sol" model-migration popup away
+//!   (`[notice.model_migrations]` records it as answered).
+//!
+//! Claude Code 2.1.3xx starts in "auto mode" (permission prompts answered
+//! by a model) and offers to make it the default; sessions pass
+//! `--permission-mode default` to get the permission dialogs.
+
+use anyhow::Result;
+use serde_json::json;
+use std::path::Path;
+
+/// The API key the tests give the CLIs (the stub accepts anything).
+pub const API_KEY: &str = "sk-ant-api03-wasmux-test-key-0123456789abcdefghij";
+
+/// The last 20 characters of [`API_KEY`], as Claude Code stores an
+/// approved key.
+pub fn approved_key_suffix() -> &'static str {
+    &API_KEY[API_KEY.len() - 20..]
+}
+
+/// What Claude Code's `~/.claude.json` should pre-answer.
+pub struct ClaudeSetup<'a> {
+    /// Folders whose trust dialog is answered.
+    pub trusted: &'a [&'a Path],
+    /// The CLI version (for `lastOnboardingVersion`).
+    pub version: &'a str,
+}
+
+/// Write `home/.claude.json` (and `home/.claude/`).
+pub fn claude(home: &Path, setup: &ClaudeSetup) -> Result<()> {
+    let mut projects = serde_json::Map::new();
+    for p in setup.trusted {
+        projects.insert(
+            p.display().to_string(),
+            json!({"hasTrustDialogAccepted": true, "hasCompletedProjectOnboarding": true,
+                "projectOnboardingSeenCount": 1, "allowedTools": []}),
+        );
+    }
+    let config = json!({
+        "hasCompletedOnboarding": true,
+        "lastOnboardingVersion": setup.version,
+        "lastReleaseNotesSeen": setup.version,
+        "numStartups": 1,
+        "theme": "dark",
+        "autoUpdates": false,
+        "customApiKeyResponses": {"approved": [approved_key_suffix()], "rejected": []},
+        "projects": projects,
+    });
+    std::fs::create_dir_all(home.join(".claude"))?;
+    std::fs::write(home.join(".claude.json"), serde_json::to_string_pretty(&config)?)?;
+    Ok(())
+}
+
+/// The environment a Claude Code session needs to talk to the stub at `url`.
+pub fn claude_env(url: &str) -> Vec<(String, String)> {
+    [
+        ("ANTHROPIC_BASE_URL", url),
+        ("ANTHROPIC_API_KEY", API_KEY),
+        ("DISABLE_AUTOUPDATER", "1"),
+        ("DISABLE_TELEMETRY", "1"),
+        ("DISABLE_ERROR_REPORTING", "1"),
+        ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// The model Codex is configured with: one from its bundled catalogue
+/// (so it offers the free-form `apply_patch` tool), its migration popup
+/// marked as seen.
+pub const CODEX_MODEL: &str = "gpt-5.5";
+
+/// The environment variable holding Codex's key for the stub provider.
+pub const CODEX_KEY_VAR: &str = "WASMUX_STUB_API_KEY";
+
+/// Write `codex_home/config.toml` pointing Codex at the stub at `url`,
+/// trusting `trusted` folders; approvals are asked for edits and commands
+/// outside the read-only sandbox.
+pub fn codex(codex_home: &Path, url: &str, trusted: &[&Path]) -> Result<()> {
+    std::fs::create_dir_all(codex_home)?;
+    let mut toml = format!(
+        r#"model = "{CODEX_MODEL}"
+model_provider = "stub"
+approval_policy = "on-request"
+sandbox_mode = "read-only"
+check_for_update_on_startup = false
+
+[model_providers.stub]
+name = "wasmux model stub"
+base_url = "{url}/v1"
+wire_api = "responses"
+env_key = "{CODEX_KEY_VAR}"
+stream_max_retries = 0
+request_max_retries = 0
+
+[notice]
+hide_full_access_warning = true
+hide_rate_limit_model_nudge = true
+
+[notice.model_migrations]
+"{CODEX_MODEL}" = "gpt-6-sol"
+
+[tui]
+show_tooltips = false
+"#
+    );
+    for p in trusted {
+        toml.push_str(&format!(
+            "\n[projects.\"{}\"]\ntrust_level = \"trusted\"\n",
+            p.display()
+        ));
+    }
+    std::fs::write(codex_home.join("config.toml"), toml)?;
+    Ok(())
+}
+
+/// The environment a Codex session needs (besides `CODEX_HOME`).
+pub fn codex_env() -> Vec<(String, String)> {
+    vec![(CODEX_KEY_VAR.to_string(), "stub-key".to_string())]
+}
