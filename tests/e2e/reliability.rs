@@ -45,16 +45,6 @@ async fn sigkill_while_typing_never_merges_the_prompt_with_the_next() -> Result<
         !text.contains("xecho SECOND") && !text.contains("xxecho"),
         "the second prompt was appended to the unfinished first one"
     );
-    // The first prompt ran whole (its Enter went with its text).
-    d.wait_for(Duration::from_secs(30), "the first prompt's output", || async {
-        let mut raw = Vec::new();
-        for (_, path) in wasmux::tmux::sink::raw_files(&d.raw_dir("typing"))? {
-            raw.extend(std::fs::read(path)?);
-        }
-        let out = format!("\nFIRST-{}-END", "x".repeat(3900));
-        Ok(String::from_utf8_lossy(&raw).replace('\r', "").contains(&out).then_some(()))
-    })
-    .await?;
     Ok(())
 }
 
