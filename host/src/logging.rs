@@ -78,7 +78,10 @@ mod tests {
     fn rust_log_debug_is_not_flooded_by_cranelift() {
         let d = directives("debug");
         assert!(d.starts_with("debug,"), "{d}");
-        assert!(d.contains("cranelift=warn") && d.contains("regalloc2=warn") && d.contains("wasmtime=info"), "{d}");
+        assert!(
+            d.contains("cranelift=warn") && d.contains("regalloc2=warn") && d.contains("wasmtime=info"),
+            "{d}"
+        );
         // A crate the operator names keeps the operator's level.
         let d = directives("info,cranelift_codegen=debug,wasmtime=trace");
         assert!(!d.contains("wasmtime=info"), "{d}");

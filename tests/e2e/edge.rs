@@ -38,11 +38,7 @@ async fn raw(d: &TestDaemon, request: &[u8], deadline: Duration) -> Result<(Stri
 
 /// Status and JSON body of a raw HTTP/1.1 response.
 fn parse(resp: &str) -> (u16, Value) {
-    let status = resp
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+    let status = resp.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     let body = resp.split("\r\n\r\n").nth(1).unwrap_or("");
     (status, serde_json::from_str(body.trim()).unwrap_or(Value::Null))
 }
@@ -60,15 +56,26 @@ async fn dns_rebinding_host_header_is_refused_with_421() -> Result<()> {
     let d = TestDaemon::start_with("[server]\nallowed_hosts = [\"wasmux.test\"]\n", |_| Ok(())).await?;
     let port = d.addr.port();
     let wait = Duration::from_secs(30);
-    for host in [format!("127.0.0.1:{port}"), format!("localhost:{port}"), "wasmux.test".into()] {
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        "wasmux.test".into(),
+    ] {
         let (resp, _) = raw(&d, &get_with_host(&d, "/sessions", &host), wait).await?;
         assert_eq!(parse(&resp).0, 200, "Host {host}: {resp}");
     }
     for host in [format!("evil.example:{port}"), format!("127.0.0.1.evil.example:{port}")] {
         let (resp, _) = raw(&d, &get_with_host(&d, "/sessions", &host), wait).await?;
         let (status, body) = parse(&resp);
-        assert_eq!((status, body["code"].as_str()), (421, Some("host_not_allowed")), "Host {host}: {resp}");
-        assert!(body["error"].as_str().unwrap().contains("server.allowed_hosts"), "{body}");
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (421, Some("host_not_allowed")),
+            "Host {host}: {resp}"
+        );
+        assert!(
+            body["error"].as_str().unwrap().contains("server.allowed_hosts"),
+            "{body}"
+        );
     }
     // Liveness is exempt: it tells nothing.
     let (resp, _) = raw(&d, &get_with_host(&d, "/health", "evil.example"), wait).await?;
@@ -80,7 +87,12 @@ async fn dns_rebinding_host_header_is_refused_with_421() -> Result<()> {
 async fn partial_headers_are_closed_after_the_header_timeout() -> Result<()> {
     let d = TestDaemon::start_with("[server]\nheader_timeout_secs = 1\n", |_| Ok(())).await?;
     // Headers that never end: the server must hang up, not hold the socket.
-    let (_, closed) = raw(&d, b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: 1", Duration::from_secs(30)).await?;
+    let (_, closed) = raw(
+        &d,
+        b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: 1",
+        Duration::from_secs(30),
+    )
+    .await?;
     assert!(closed, "a connection with partial headers was still open after 30 s");
     // A complete request on a fresh connection is still served.
     let (status, _) = d.get("/health").await?;
@@ -115,15 +127,35 @@ async fn bad_query_path_and_body_inputs_get_json_errors_on_every_route() -> Resu
         (Method::GET, "/sessions/w/events?after=-5&follow=false", None, 400),
         (Method::GET, "/sessions/w/events?after=abc&follow=false", None, 400),
         (Method::GET, "/sessions/w/events?follow=maybe", None, 400),
-        (Method::POST, "/sessions/w/messages?wait=maybe", Some(json!({"text": "echo x"})), 400),
-        (Method::POST, "/sessions/w/messages?timeout=-1", Some(json!({"text": "echo x"})), 400),
+        (
+            Method::POST,
+            "/sessions/w/messages?wait=maybe",
+            Some(json!({"text": "echo x"})),
+            400,
+        ),
+        (
+            Method::POST,
+            "/sessions/w/messages?timeout=-1",
+            Some(json!({"text": "echo x"})),
+            400,
+        ),
         (Method::POST, "/sessions/w/messages", Some(big), 413),
         (Method::POST, "/sessions/w/messages", Some(json!({"txt": 1})), 400),
         (Method::POST, "/sessions/w/steer", Some(json!([])), 400),
-        (Method::POST, "/sessions/w/permissions/p1", Some(json!({"decision": 5})), 400),
+        (
+            Method::POST,
+            "/sessions/w/permissions/p1",
+            Some(json!({"decision": 5})),
+            400,
+        ),
         (Method::PATCH, "/sessions/w", Some(json!({"labels": 5})), 400),
         (Method::POST, "/sessions", Some(json!({"name": 5})), 400),
-        (Method::POST, "/sessions/w/chat?adapter=nope", Some(json!({"messages": []})), 404),
+        (
+            Method::POST,
+            "/sessions/w/chat?adapter=nope",
+            Some(json!({"messages": []})),
+            404,
+        ),
         (Method::GET, "/sessions/w/stream", None, 400),
         (Method::GET, "/sessions/w/stream?ticket=abc&ticket=def", None, 400),
         (Method::GET, "/sessions/%FF", None, 400),
@@ -151,7 +183,10 @@ async fn bad_query_path_and_body_inputs_get_json_errors_on_every_route() -> Resu
         let text = resp.text().await?;
         let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         assert_eq!(status, want, "{method} {path}: {text}");
-        assert!(ctype.starts_with("application/json"), "{method} {path}: content-type {ctype:?}: {text}");
+        assert!(
+            ctype.starts_with("application/json"),
+            "{method} {path}: content-type {ctype:?}: {text}"
+        );
         assert!(
             v["error"].as_str().is_some_and(|e| !e.is_empty()) && v["code"].as_str().is_some_and(|c| !c.is_empty()),
             "{method} {path}: not the JSON error shape: {text}"
@@ -173,7 +208,10 @@ async fn websocket_message_over_the_limit_gets_an_error_and_close_1009() -> Resu
         } else {
             c.send_text(&"x".repeat(size)).await?;
         }
-        let err = c.json_of("error").await.with_context(|| format!("error for {size} bytes"))?;
+        let err = c
+            .json_of("error")
+            .await
+            .with_context(|| format!("error for {size} bytes"))?;
         assert_eq!(err["code"], "message_too_big", "{err}");
         let mut code = None;
         for _ in 0..10 {
@@ -203,7 +241,11 @@ async fn env_value_or_argument_with_nul_is_refused_with_400() -> Result<()> {
         json!({"name": "nul2", "provider": "shell", "cwd": dir.path(), "args": ["-c", "echo a\u{0}b"]}),
     ] {
         let (status, v) = d.post("/sessions", body.clone()).await?;
-        assert_eq!((status.as_u16(), v["code"].as_str()), (400, Some("invalid_session")), "{body}: {v}");
+        assert_eq!(
+            (status.as_u16(), v["code"].as_str()),
+            (400, Some("invalid_session")),
+            "{body}: {v}"
+        );
         assert!(v["error"].as_str().unwrap().contains("NUL"), "{v}");
     }
     let (_, list) = d.get("/sessions").await?;

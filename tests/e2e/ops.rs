@@ -19,9 +19,17 @@ async fn metrics_take_a_scrape_token_that_opens_nothing_else() -> Result<()> {
     let r = scrape("/metrics").await?;
     assert_eq!(r.status(), 200);
     assert!(r.text().await?.contains("wasmux_up 1"));
-    assert_eq!(scrape("/sessions").await?.status(), 401, "the scrape token opens only /metrics");
+    assert_eq!(
+        scrape("/sessions").await?.status(),
+        401,
+        "the scrape token opens only /metrics"
+    );
     assert_eq!(d.http.get(d.url("/metrics")).send().await?.status(), 401);
-    assert_eq!(d.req(Method::GET, "/metrics").send().await?.status(), 200, "the operator token still works");
+    assert_eq!(
+        d.req(Method::GET, "/metrics").send().await?.status(),
+        200,
+        "the operator token still works"
+    );
     Ok(())
 }
 
@@ -39,9 +47,15 @@ async fn public_metrics_need_no_token_and_session_labels_stay_bounded() -> Resul
     let r = d.http.get(d.url("/metrics")).send().await?;
     assert_eq!(r.status(), 200);
     let text = r.text().await?;
-    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("wasmux_output_bytes_total")).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("wasmux_output_bytes_total"))
+        .collect();
     assert_eq!(lines.len(), 2, "one labelled session and _other:\n{text}");
-    assert!(lines[0].contains("session=\"_other\"") || lines[1].contains("session=\"_other\""), "{text}");
+    assert!(
+        lines[0].contains("session=\"_other\"") || lines[1].contains("session=\"_other\""),
+        "{text}"
+    );
     assert!(!text.contains("session=\"mc\""), "{text}");
     Ok(())
 }
@@ -53,7 +67,10 @@ async fn per_session_metric_labels_are_off_by_default() -> Result<()> {
     shell_session(&d, "lab", dir.path()).await?;
     let text = d.req(Method::GET, "/metrics").send().await?.text().await?;
     assert!(!text.contains("session="), "{text}");
-    assert!(text.lines().any(|l| l.starts_with("wasmux_output_bytes_total ")), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("wasmux_output_bytes_total ")),
+        "{text}"
+    );
     Ok(())
 }
 
@@ -61,10 +78,18 @@ async fn per_session_metric_labels_are_off_by_default() -> Result<()> {
 async fn ready_is_503_with_a_reason_when_the_store_is_unavailable() -> Result<()> {
     let d = TestDaemon::start().await?;
     let (status, body) = d.get("/ready").await?;
-    assert_eq!((status.as_u16(), body["ready"].clone()), (200, Value::Bool(true)), "{body}");
+    assert_eq!(
+        (status.as_u16(), body["ready"].clone()),
+        (200, Value::Bool(true)),
+        "{body}"
+    );
     std::fs::remove_file(d.state_dir().join("wasmux.db"))?;
     let (status, body) = d.get("/ready").await?;
-    assert_eq!((status.as_u16(), body["ready"].clone()), (503, Value::Bool(false)), "{body}");
+    assert_eq!(
+        (status.as_u16(), body["ready"].clone()),
+        (503, Value::Bool(false)),
+        "{body}"
+    );
     assert!(body["reason"].as_str().unwrap().contains("store unavailable"), "{body}");
     assert_eq!(body["code"], "not_ready");
     Ok(())
@@ -94,7 +119,9 @@ async fn json_logs_have_an_access_line_and_no_cranelift_flood_under_rust_log_deb
     for line in log.lines().filter(|l| !l.trim().is_empty()) {
         let v: Value = serde_json::from_str(line).with_context(|| format!("not a JSON log line: {line}"))?;
         let target = v["target"].as_str().unwrap_or("");
-        if ["cranelift", "regalloc2", "wasmparser"].iter().any(|t| target.starts_with(t))
+        if ["cranelift", "regalloc2", "wasmparser"]
+            .iter()
+            .any(|t| target.starts_with(t))
             && matches!(v["level"].as_str(), Some("DEBUG" | "TRACE" | "INFO"))
         {
             noisy += 1;
@@ -105,9 +132,16 @@ async fn json_logs_have_an_access_line_and_no_cranelift_flood_under_rust_log_deb
     }
     assert_eq!(noisy, 0, "compiler crates logged below warn under RUST_LOG=debug");
     let a = access.context("no access line")?;
-    assert_eq!((a["fields"]["method"].as_str(), a["fields"]["status"].as_u64()), (Some("GET"), Some(404)), "{a}");
+    assert_eq!(
+        (a["fields"]["method"].as_str(), a["fields"]["status"].as_u64()),
+        (Some("GET"), Some(404)),
+        "{a}"
+    );
     assert!(a["fields"]["ms"].is_string(), "{a}");
-    assert!(log.contains("\"level\":\"DEBUG\""), "RUST_LOG=debug still shows wasmux's debug lines");
+    assert!(
+        log.contains("\"level\":\"DEBUG\""),
+        "RUST_LOG=debug still shows wasmux's debug lines"
+    );
     Ok(())
 }
 
@@ -136,7 +170,10 @@ async fn rlimit_nofile_is_raised_to_the_hard_limit_at_start() -> Result<()> {
     // Start the daemon with a low soft limit, as many login shells do.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
-            let mut l = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            let mut l = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
             libc::getrlimit(libc::RLIMIT_NOFILE, &mut l);
             l.rlim_cur = 256.min(l.rlim_max);
             libc::setrlimit(libc::RLIMIT_NOFILE, &l);
@@ -154,7 +191,9 @@ async fn rlimit_nofile_is_raised_to_the_hard_limit_at_start() -> Result<()> {
             break if soft == hard {
                 Ok(())
             } else {
-                Err(anyhow::anyhow!("soft limit stayed {soft} (started {soft0}, hard {hard})"))
+                Err(anyhow::anyhow!(
+                    "soft limit stayed {soft} (started {soft0}, hard {hard})"
+                ))
             };
         }
         if Instant::now() > deadline || child.try_wait()?.is_some() {

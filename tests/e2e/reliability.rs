@@ -75,7 +75,10 @@ async fn a_flipped_byte_in_a_sealed_segment_header_does_not_stop_the_daemon() ->
     d.restart().await?;
     let (status, s) = d.get("/sessions/rot").await?;
     assert_eq!(status, 200, "{s}");
-    assert_ne!(s["epoch"], before["epoch"], "numbering changed under the same epoch: {s}");
+    assert_ne!(
+        s["epoch"], before["epoch"],
+        "numbering changed under the same epoch: {s}"
+    );
     assert!(s["logDamage"].as_str().is_some_and(|m| m.contains("quarantine")), "{s}");
     assert_eq!(s["status"], "running", "{s}");
     let (_, fine) = d.get("/sessions/fine").await?;

@@ -214,7 +214,10 @@ async fn retention_produces_a_gap() -> Result<()> {
                 assert_eq!(gap["type"], "gap", "{gap}");
                 assert_eq!(gap["from"].as_u64(), Some(expect_from), "{gap}");
                 let to = gap["to"].as_u64().unwrap();
-                assert!(to + 1 >= first, "the gap covers what was trimmed: {gap}, firstSeq {first}");
+                assert!(
+                    to + 1 >= first,
+                    "the gap covers what was trimmed: {gap}, firstSeq {first}"
+                );
                 expect_from = to + 1;
             }
             Frame::Chunk(seq, _) => {

@@ -3,9 +3,9 @@
 //! and `POST /sessions/{name}/chat` (one message's turn, e.g. the Vercel AI
 //! SDK UI message stream). Each request gets a fresh adapter instance.
 
+use super::extract::{ApiPath, ApiQuery};
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use super::extract::{ApiPath, ApiQuery};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use futures::StreamExt;

@@ -2,8 +2,8 @@
 //! on every event; `Last-Event-ID` (or `?after=`) resumes gaplessly from the
 //! store, then live; heartbeats every 15 s.
 
-use axum::extract::State;
 use super::extract::{ApiPath, ApiQuery};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};

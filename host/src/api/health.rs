@@ -134,10 +134,16 @@ mod tests {
         assert_eq!(get_status(&router, "/health").await.0, StatusCode::OK);
         let (status, body) = get_status(&router, "/ready").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!((body["ready"].clone(), body["reason"].clone()), (false.into(), "loading plugins".into()));
+        assert_eq!(
+            (body["ready"].clone(), body["reason"].clone()),
+            (false.into(), "loading plugins".into())
+        );
         *phase.lock().unwrap() = "restoring sessions".into();
         assert_eq!(get_status(&router, "/ready").await.1["reason"], "restoring sessions");
         let (status, body) = get_status(&router, "/sessions").await;
-        assert_eq!((status, body["code"].clone()), (StatusCode::SERVICE_UNAVAILABLE, "starting".into()));
+        assert_eq!(
+            (status, body["code"].clone()),
+            (StatusCode::SERVICE_UNAVAILABLE, "starting".into())
+        );
     }
 }

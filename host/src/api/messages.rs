@@ -1,8 +1,8 @@
 //! Queue routes: enqueue (with `?wait=true` and `Idempotency-Key`), message
 //! status, cancel, steer, abort, reset, permission answers, history, state.
 
-use axum::extract::State;
 use super::extract::{ApiPath, ApiQuery};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};

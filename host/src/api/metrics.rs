@@ -107,12 +107,41 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Respons
         retained.push((s.name.as_str(), meta.bytes));
         events.push((s.name.as_str(), s.agent.bus.last_seq()));
     }
-    per.family(&mut out, "wasmux_stream_clients", "gauge", "Connected terminal stream clients.", &clients);
-    per.family(&mut out, "wasmux_output_bytes_total", "counter", "Pane output bytes logged.", &bytes);
-    per.family(&mut out, "wasmux_output_chunks_total", "counter", "Output chunks logged (the last seq).", &chunks);
-    per.family(&mut out, "wasmux_output_retained_bytes", "gauge", "Output bytes retained in the log.", &retained);
+    per.family(
+        &mut out,
+        "wasmux_stream_clients",
+        "gauge",
+        "Connected terminal stream clients.",
+        &clients,
+    );
+    per.family(
+        &mut out,
+        "wasmux_output_bytes_total",
+        "counter",
+        "Pane output bytes logged.",
+        &bytes,
+    );
+    per.family(
+        &mut out,
+        "wasmux_output_chunks_total",
+        "counter",
+        "Output chunks logged (the last seq).",
+        &chunks,
+    );
+    per.family(
+        &mut out,
+        "wasmux_output_retained_bytes",
+        "gauge",
+        "Output bytes retained in the log.",
+        &retained,
+    );
 
-    family(&mut out, "wasmux_messages", "gauge", "Messages by status (queued = queue depth).");
+    family(
+        &mut out,
+        "wasmux_messages",
+        "gauge",
+        "Messages by status (queued = queue depth).",
+    );
     if let Ok(counts) = app.store.message_counts() {
         let mut by: BTreeMap<(String, String), u64> = BTreeMap::new();
         for (session, status, n) in counts {
@@ -126,7 +155,13 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Respons
             let _ = writeln!(out, "wasmux_messages{{{key}status=\"{}\"}} {n}", label(&status));
         }
     }
-    per.family(&mut out, "wasmux_events_total", "counter", "Events published (the last event seq).", &events);
+    per.family(
+        &mut out,
+        "wasmux_events_total",
+        "counter",
+        "Events published (the last event seq).",
+        &events,
+    );
 
     let plugins = app.plugins.all();
     let per_plugin = |out: &mut String,

@@ -1,7 +1,7 @@
 //! Session routes: create, list, inspect, label, delete; the stream.
 
-use axum::extract::State;
 use super::extract::ApiPath;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};

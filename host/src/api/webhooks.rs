@@ -4,9 +4,9 @@
 //! The plugin's actions are validated, then applied durably (each enqueue is
 //! committed) before the plugin's response is sent; a trap applies nothing.
 
+use super::extract::ApiPath;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use super::extract::ApiPath;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 
@@ -32,7 +32,11 @@ const HOP_BY_HOP: &[&str] = &[
 #[utoipa::path(post, path = "/webhooks/{route}", params(("route" = String, Path)), security(()),
     responses((status = 200, description = "the plugin's response"), (status = 401, body = super::error::ErrorBody),
               (status = 404, body = super::error::ErrorBody), (status = 500, body = super::error::ErrorBody)))]
-pub async fn webhook(State(app): State<AppState>, ApiPath(route): ApiPath<String>, req: Request) -> ApiResult<Response> {
+pub async fn webhook(
+    State(app): State<AppState>,
+    ApiPath(route): ApiPath<String>,
+    req: Request,
+) -> ApiResult<Response> {
     let plugin = app
         .plugins
         .webhook_for_route(&route)

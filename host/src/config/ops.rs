@@ -58,9 +58,7 @@ impl ServerConfig {
         if !ip.is_unspecified() && host == ip.to_string() {
             return true;
         }
-        self.allowed_hosts
-            .iter()
-            .any(|h| h == "*" || host_name(h) == host)
+        self.allowed_hosts.iter().any(|h| h == "*" || host_name(h) == host)
     }
 }
 

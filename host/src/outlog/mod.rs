@@ -355,10 +355,7 @@ impl OutputLog {
 
 /// Index the segments `found` (sorted): sealed ones verified, the last one
 /// recovered (torn tail cut), seqs continuous across files.
-fn index_segments(
-    found: &[(u64, PathBuf)],
-    cache_limit: usize,
-) -> Result<(Vec<index::Segment>, Vec<Chunk>), LogError> {
+fn index_segments(found: &[(u64, PathBuf)], cache_limit: usize) -> Result<(Vec<index::Segment>, Vec<Chunk>), LogError> {
     let mut segments: Vec<index::Segment> = Vec::new();
     let mut cached = Vec::new();
     for (i, (seq, path)) in found.iter().enumerate() {

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use super::{LogError, OutputLog};
 use super::segment::{self, HEADER, checksum, decode_header, io_at};
+use super::{LogError, OutputLog};
 
 /// A salvaged record: its old seq, `raw_end` and data.
 pub(super) struct Salvaged {
@@ -100,7 +100,11 @@ pub(super) fn rebuild(dir: &Path, reason: &str) -> Result<Rebuild, LogError> {
     let summary = format!(
         "output log of epoch {old_epoch} was damaged ({reason}); kept {} records under a new epoch, old seqs lost: {}; old files in {}",
         records.len(),
-        if lost.is_empty() { "none".to_string() } else { lost.join(", ") },
+        if lost.is_empty() {
+            "none".to_string()
+        } else {
+            lost.join(", ")
+        },
         quarantine.display()
     );
     segment::write_atomic(&quarantine, "REPORT", format!("{summary}\n").as_bytes())?;

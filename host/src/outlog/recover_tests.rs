@@ -32,7 +32,11 @@ fn check_rebuilt(dir: &Path, old_epoch: &str, kept: &[u64]) {
     assert_eq!(all.len(), kept.len(), "{damage}");
     for (i, (c, old)) in all.iter().zip(kept).enumerate() {
         assert_eq!(c.seq, i as u64 + 1);
-        assert_eq!((c.raw_end, &c.data[..]), (raw_for(*old), &data_for(*old)[..]), "old seq {old}");
+        assert_eq!(
+            (c.raw_end, &c.data[..]),
+            (raw_for(*old), &data_for(*old)[..]),
+            "old seq {old}"
+        );
     }
     let q: Vec<_> = fs::read_dir(dir)
         .unwrap()

@@ -241,7 +241,11 @@ pub(super) fn recover_active(
             // Valid records after a bad one: not a torn write but damage.
             // Cutting here would hand their seqs to new output under the
             // same epoch.
-            return Err(corrupt(path, pos as u64, format!("{reason}, with valid records after it")));
+            return Err(corrupt(
+                path,
+                pos as u64,
+                format!("{reason}, with valid records after it"),
+            ));
         }
         tracing::warn!(
             file = %path.display(),

@@ -4,9 +4,9 @@
 //! broadcast; a client that falls behind (or lags the broadcast) is caught
 //! up from the log instead of buffering in memory.
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
 use crate::api::extract::{ApiPath, ApiQuery};
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures::{FutureExt, SinkExt, StreamExt};
