@@ -241,19 +241,6 @@ async fn reload_on_sighup(app: Arc<App>) {
     }
 }
 
-/// SIGHUP: reload the configuration's live parts (the origin allow-list).
-async fn reload_on_sighup(app: Arc<App>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
-        return;
-    };
-    while hup.recv().await.is_some() {
-        if let Err(e) = app.console.reload() {
-            tracing::warn!(error = %e, "SIGHUP: the configuration did not reload");
-        }
-    }
-}
-
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");

@@ -277,7 +277,12 @@ impl Registry {
             let name = row.name.clone();
             let session = self.entry(row, state)?;
             session.terminal.restore(alive.contains(&name)).await?;
-            let cursor = store.session_provider_seq(&name)?;
+            // A log rebuilt under a new epoch numbers from 1: a cursor past
+            // its end would wait forever for output the provider then never
+            // sees.
+            let cursor = store
+                .session_provider_seq(&name)?
+                .min(session.terminal.log.meta().last_seq);
             session.agent.resume().await;
             session.agent.start_tasks(cursor);
             self.insert(session);
