@@ -69,19 +69,25 @@ pub struct DirWatch {
 
 /// Wake `notify` whenever a file in `dir` changes; `None` (with a warning)
 /// if the directory cannot be watched — the caller's poll then carries on.
+///
+/// Lock order: the watcher, then (briefly) the targets. The event handler
+/// takes only the targets, and `notify` waits for its event thread inside
+/// `watch`/`unwatch`, so the targets are never held across those calls.
 pub fn watch(dir: &Path, notify: Arc<Notify>) -> Option<DirWatch> {
     let s = shared()?;
     let id = s.next_id.fetch_add(1, Ordering::Relaxed);
-    let mut targets = lock(&s.targets);
-    let entry = targets.entry(dir.to_path_buf()).or_default();
-    if entry.is_empty()
-        && let Err(e) = lock(&s.watcher).watch(dir, RecursiveMode::NonRecursive)
-    {
+    let mut watcher = lock(&s.watcher);
+    let first = {
+        let mut targets = lock(&s.targets);
+        let entry = targets.entry(dir.to_path_buf()).or_default();
+        entry.push((id, notify));
+        entry.len() == 1
+    };
+    if first && let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
         tracing::warn!(dir = %dir.display(), error = %e, "cannot watch folder; polling it");
-        targets.remove(dir);
+        lock(&s.targets).remove(dir);
         return None;
     }
-    entry.push((id, notify));
     Some(DirWatch {
         dir: dir.to_path_buf(),
         id,
@@ -91,13 +97,23 @@ pub fn watch(dir: &Path, notify: Arc<Notify>) -> Option<DirWatch> {
 impl Drop for DirWatch {
     fn drop(&mut self) {
         let Some(s) = shared() else { return };
-        let mut targets = lock(&s.targets);
-        if let Some(list) = targets.get_mut(&self.dir) {
-            list.retain(|(id, _)| *id != self.id);
-            if list.is_empty() {
-                targets.remove(&self.dir);
-                let _ = lock(&s.watcher).unwatch(&self.dir);
+        let mut watcher = lock(&s.watcher);
+        let last = {
+            let mut targets = lock(&s.targets);
+            match targets.get_mut(&self.dir) {
+                Some(list) => {
+                    list.retain(|(id, _)| *id != self.id);
+                    let empty = list.is_empty();
+                    if empty {
+                        targets.remove(&self.dir);
+                    }
+                    empty
+                }
+                None => false,
             }
+        };
+        if last {
+            let _ = watcher.unwatch(&self.dir);
         }
     }
 }
@@ -112,6 +128,41 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(10), n.notified())
             .await
             .expect("a wake-up");
+    }
+
+    /// Registering while events flow must not deadlock with the event
+    /// thread (it did when the targets were held across `watch`).
+    #[test]
+    fn registering_while_events_flow_does_not_deadlock() {
+        let dir = tempfile::tempdir().unwrap();
+        let busy = Arc::new(Notify::new());
+        let _w = watch(dir.path(), busy).expect("watcher");
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let (path, stop) = (dir.path().join("busy"), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::fs::write(&path, b"x").unwrap();
+                }
+            })
+        };
+        let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let registrar = {
+            let (root, done) = (dir.path().to_path_buf(), done.clone());
+            std::thread::spawn(move || {
+                for i in 0..200 {
+                    let sub = root.join(format!("d{i}"));
+                    std::fs::create_dir(&sub).unwrap();
+                    drop(watch(&sub, Arc::new(Notify::new())));
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        };
+        // Progress, not speed: every registration completes.
+        registrar.join().unwrap();
+        stop.store(true, Ordering::Relaxed);
+        writer.join().unwrap();
+        assert_eq!(done.load(Ordering::Relaxed), 200);
     }
 
     #[tokio::test]

@@ -23,6 +23,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::metrics::metrics,
         crate::console::login_url, crate::console::sign_in, crate::console::whoami, crate::console::sign_out,
         crate::console::reload, crate::console::overview::overview,
+        crate::console::assets::index, crate::console::assets::login, crate::console::assets::file,
         openapi,
     ),
     components(schemas(super::error::ErrorBody, crate::events::Event, super::events::EventRecord,
@@ -58,6 +59,7 @@ fn resource_of(path: &str) -> &'static str {
         ["sessions", _, ..] => "queue",
         ["plugins", ..] => "plugins",
         ["webhooks", ..] => "webhooks",
+        [""] | ["login"] | ["console", ..] | ["auth", ..] | ["overview"] | ["config", ..] => "console",
         _ => "daemon",
     }
 }
@@ -113,6 +115,8 @@ mod tests {
                 for (at, _) in src.match_indices(".route(\"") {
                     let rest = &src[at + 8..];
                     let path = &rest[..rest.find('"').unwrap()];
+                    // axum's `{*rest}` wildcard is OpenAPI's `{rest}`.
+                    let doc_path = path.replace("{*", "{");
                     // The method routers: up to the call's closing paren.
                     let mut depth = 1;
                     let mut end = 0;
@@ -136,7 +140,7 @@ mod tests {
                             .match_indices(&needles[0])
                             .any(|(i, _)| i == 0 || !call[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_'));
                         if found {
-                            out.insert(format!("{} {path}", m.to_uppercase()));
+                            out.insert(format!("{} {doc_path}", m.to_uppercase()));
                         }
                     }
                 }
@@ -181,7 +185,9 @@ mod tests {
     #[test]
     fn operations_have_resource_tags_and_typed_success_responses() {
         let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
-        let resources = ["sessions", "stream", "events", "queue", "plugins", "webhooks", "daemon"];
+        let resources = [
+            "sessions", "stream", "events", "queue", "plugins", "webhooks", "console", "daemon",
+        ];
         let mut problems = Vec::new();
         for (path, item) in doc["paths"].as_object().unwrap() {
             for (method, op) in item.as_object().unwrap() {

@@ -55,12 +55,22 @@ fn respond(a: &Asset) -> Response {
     r
 }
 
-/// `GET /` and `GET /login`: the console page (it routes itself).
+/// The console page (it routes itself); no auth.
+#[utoipa::path(get, path = "/", security(()), responses((status = 200, description = "the console page", content_type = "text/html", body = String)))]
 pub async fn index() -> Response {
     respond(&ASSETS[0])
 }
 
-/// `GET /console/{*file}`: an embedded file.
+/// The console page at its sign-in address (`/login#code=…`); no auth.
+#[utoipa::path(get, path = "/login", security(()), responses((status = 200, description = "the console page", content_type = "text/html", body = String)))]
+pub async fn login() -> Response {
+    respond(&ASSETS[0])
+}
+
+/// An embedded console file (scripts, styles, vendored xterm.js); no auth.
+#[utoipa::path(get, path = "/console/{file}", params(("file" = String, Path, description = "file name")), security(()),
+    responses((status = 200, description = "the file", content_type = "application/octet-stream", body = String),
+              (status = 404, body = crate::api::error::ErrorBody)))]
 pub async fn file(Path(name): Path<String>) -> Result<Response, ApiError> {
     ASSETS
         .iter()

@@ -80,7 +80,7 @@ impl Console {
 pub fn public_routes() -> Router<AppState> {
     Router::new()
         .route("/", get(assets::index))
-        .route("/login", get(assets::index))
+        .route("/login", get(assets::login))
         .route("/console/{*file}", get(assets::file))
         .route("/auth/session", post(sign_in))
 }
@@ -236,13 +236,13 @@ pub async fn whoami(Extension(p): Extension<Principal>) -> Response {
 
 /// Sign this browser out: the cookie stops working at once.
 #[utoipa::path(delete, path = "/auth/session",
-    responses((status = 200), (status = 401, body = crate::api::error::ErrorBody)))]
+    responses((status = 200, body = SignedOut), (status = 401, body = crate::api::error::ErrorBody)))]
 pub async fn sign_out(State(app): State<AppState>, Extension(p): Extension<Principal>) -> Response {
     let revoked = match &p {
         Principal::Browser(s) => app.console.logins.revoke(&s.id),
         _ => false,
     };
-    let mut res = Json(serde_json::json!({"ok": true, "revoked": revoked})).into_response();
+    let mut res = Json(SignedOut { ok: true, revoked }).into_response();
     let clear = format!(
         "{}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0",
         app.console.cookie_name()
@@ -256,11 +256,28 @@ pub async fn sign_out(State(app): State<AppState>, Extension(p): Extension<Princ
 /// Re-read the configuration: `stream.allowed_origins` takes effect at once
 /// (also on SIGHUP); other settings need a restart.
 #[utoipa::path(post, path = "/config/reload",
-    responses((status = 200, description = "`{\"allowedOrigins\": [...]}`"), (status = 400, body = crate::api::error::ErrorBody)))]
-pub async fn reload(State(app): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
+    responses((status = 200, body = Reloaded), (status = 400, body = crate::api::error::ErrorBody)))]
+pub async fn reload(State(app): State<AppState>) -> ApiResult<Json<Reloaded>> {
     let list = app
         .console
         .reload()
         .map_err(|e| ApiError::bad_request("invalid_config", e.to_string()))?;
-    Ok(Json(serde_json::json!({"allowedOrigins": list})))
+    Ok(Json(Reloaded { allowed_origins: list }))
+}
+
+/// Body of `DELETE /auth/session`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct SignedOut {
+    /// Always true.
+    pub ok: bool,
+    /// Whether a browser session was revoked (false for a bearer token).
+    pub revoked: bool,
+}
+
+/// Body of `POST /config/reload`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Reloaded {
+    /// The origin allow-list now in force.
+    pub allowed_origins: Vec<String>,
 }
