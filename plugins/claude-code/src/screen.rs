@@ -102,19 +102,7 @@ fn is_rule(raw: &str) -> bool {
 /// The bottom-most dialog: options 1, 2, … starting with a "Yes", under a
 /// question.
 fn find_dialog(raw: &[String], plain: &[String]) -> Option<Dialog> {
-    let first = (0..plain.len())
-        .rev()
-        .find(|&i| option(&plain[i]).is_some_and(|(n, label)| n == 1 && label.starts_with("Yes")))?;
-    let mut options = Vec::new();
-    for line in &plain[first..] {
-        match option(line) {
-            Some((n, label)) if n == options.len() + 1 => options.push(label),
-            _ => break,
-        }
-    }
-    if options.len() < 2 {
-        return None;
-    }
+    let (first, options) = wasmux_sdk::dialogs::numbered_options(plain, |label| label.starts_with("Yes"))?;
     let top = dialog_top(raw, first);
     // Tips rotate while a dialog is up; they are not part of what is asked.
     let body: Vec<&str> = plain[top..first]

@@ -74,19 +74,7 @@ pub use wasmux_sdk::dialogs::option;
 /// screen for the composer; its text is the description.
 pub fn find_choice(lines: &[String]) -> Option<Dialog> {
     let plain: Vec<&str> = lines.iter().map(|l| l.trim()).collect();
-    let first = (0..plain.len())
-        .rev()
-        .find(|&i| option(plain[i]).is_some_and(|(n, _)| n == 1))?;
-    let mut options = Vec::new();
-    for line in &plain[first..] {
-        match option(line) {
-            Some((n, label)) if n == options.len() + 1 => options.push(label),
-            _ => break,
-        }
-    }
-    if options.len() < 2 {
-        return None;
-    }
+    let (first, options) = wasmux_sdk::dialogs::numbered_options(&plain, |_| true)?;
     let top = first.saturating_sub(DIALOG_HEIGHT);
     let body: Vec<&str> = plain[top..first]
         .iter()
@@ -119,19 +107,7 @@ pub fn shortcut(label: &str) -> Option<&str> {
 /// The bottom-most prompt: options 1, 2, … starting with a "Yes", under a
 /// question.
 fn find_dialog(plain: &[&str]) -> Option<Dialog> {
-    let first = (0..plain.len())
-        .rev()
-        .find(|&i| option(plain[i]).is_some_and(|(n, label)| n == 1 && label.starts_with("Yes")))?;
-    let mut options = Vec::new();
-    for line in &plain[first..] {
-        match option(line) {
-            Some((n, label)) if n == options.len() + 1 => options.push(label),
-            _ => break,
-        }
-    }
-    if options.len() < 2 {
-        return None;
-    }
+    let (first, options) = wasmux_sdk::dialogs::numbered_options(plain, |label| label.starts_with("Yes"))?;
     let top = first.saturating_sub(DIALOG_HEIGHT);
     // The question is Codex's own line, not the model's justification
     // (`Reason: …?`), which may end in a question mark too.

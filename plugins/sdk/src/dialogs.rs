@@ -37,6 +37,23 @@ pub fn option(line: &str) -> Option<(usize, String)> {
     (n >= 1 && n <= 9 && !rest.trim().is_empty()).then(|| (n, rest.trim().to_string()))
 }
 
+/// The bottom-most numbered option list whose `1.` label passes `first`:
+/// the index of that line and the labels `1.`, `2.`, … that follow it in
+/// order, if there are at least two.
+pub fn numbered_options<S: AsRef<str>>(plain: &[S], first: impl Fn(&str) -> bool) -> Option<(usize, Vec<String>)> {
+    let start = (0..plain.len())
+        .rev()
+        .find(|&i| option(plain[i].as_ref()).is_some_and(|(n, label)| n == 1 && first(&label)))?;
+    let mut options = Vec::new();
+    for line in &plain[start..] {
+        match option(line.as_ref()) {
+            Some((n, label)) if n == options.len() + 1 => options.push(label),
+            _ => break,
+        }
+    }
+    (options.len() >= 2).then_some((start, options))
+}
+
 /// The keywords of an "allow and don't ask again" option, lower case with
 /// straight apostrophes (see [`is_always`]).
 pub const ALWAYS_KEYWORDS: &[&str] = &[
