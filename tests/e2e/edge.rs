@@ -260,10 +260,14 @@ async fn session_show_never_says_running_after_exit_code_is_set() -> Result<()> 
     let (status, b) = d
         .post(
             "/sessions",
-            json!({"name": "ends", "provider": "shell", "cwd": dir.path(), "args": ["-c", "sleep 0.3; exit 4"]}),
+            json!({"name": "ends", "provider": "shell", "cwd": dir.path(),
+                   "args": ["-c", "until [ -e go ]; do sleep 0.01; done; exit 4"]}),
         )
         .await?;
     assert_eq!(status, 201, "{b}");
+    // The agent exits when the test says so (a file), not after a set time:
+    // views are polled while it runs, then across the exit.
+    let mut polls = 0;
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut seen = 0;
     // Poll as fast as the daemon answers: every view with an exit code
@@ -278,6 +282,10 @@ async fn session_show_never_says_running_after_exit_code_is_set() -> Result<()> 
                     assert_eq!(v["status"], "exited", "{v}");
                 }
             }
+        }
+        polls += 1;
+        if polls == 5 {
+            std::fs::write(dir.path().join("go"), b"")?;
         }
         if !s["exitCode"].is_null() {
             seen += 1;

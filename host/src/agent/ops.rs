@@ -40,11 +40,21 @@ pub struct EnqueueResult {
     pub duplicate: bool,
 }
 
+/// How a steer was delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SteerMode {
+    /// Typed into the running turn.
+    Steer,
+    /// No turn was running: queued as a message.
+    Queued,
+}
+
 /// What a steer did.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SteerResult {
     /// `steer` (typed into the running turn) or `queued`.
-    pub mode: &'static str,
+    pub mode: SteerMode,
     /// The queued message id, when queued.
     pub id: Option<String>,
 }
@@ -218,7 +228,7 @@ impl Agent {
                 self.perform(&acts).await.map_err(QueueError::Delivery)?;
                 self.bus.emit(Event::Steer { text });
                 return Ok(SteerResult {
-                    mode: "steer",
+                    mode: SteerMode::Steer,
                     id: None,
                 });
             }
@@ -230,7 +240,7 @@ impl Agent {
             source: "steer".into(),
         })?;
         Ok(SteerResult {
-            mode: "queued",
+            mode: SteerMode::Queued,
             id: Some(r.id),
         })
     }

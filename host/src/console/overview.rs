@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::api::sessions::SessionInfo;
 use crate::api::{ApiError, ApiResult, AppState};
+use crate::store::MessageStatus;
 
 /// The last message of a session: the running turn, else the newest past one.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -18,7 +19,7 @@ pub struct LastMessage {
     /// What was sent (at most 200 characters).
     pub text: String,
     /// Its status (`running`, `done`, `failed`, …).
-    pub status: String,
+    pub status: MessageStatus,
     /// The answer so far (at most 200 characters), if any.
     pub response: Option<String>,
 }
@@ -59,7 +60,7 @@ pub async fn overview(State(app): State<AppState>) -> ApiResult<Json<Vec<Session
             Some(t) => Some(LastMessage {
                 id: t.id,
                 text: preview(&t.text),
-                status: "running".into(),
+                status: MessageStatus::Running,
                 response: None,
             }),
             None => app
@@ -70,10 +71,7 @@ pub async fn overview(State(app): State<AppState>) -> ApiResult<Json<Vec<Session
                 .map(|m| LastMessage {
                     id: m.id,
                     text: preview(&m.text),
-                    status: serde_json::to_value(m.status)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default(),
+                    status: m.status,
                     response: m.response.as_deref().map(preview),
                 }),
         };
