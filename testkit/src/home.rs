@@ -136,3 +136,81 @@ show_tooltips = false
 pub fn codex_env() -> Vec<(String, String)> {
     vec![(CODEX_KEY_VAR.to_string(), "stub-key".to_string())]
 }
+
+/// The model Gemini CLI is pinned to: the default `auto` model first asks
+/// a classifier model for a JSON verdict, which a scripted stub would fail.
+pub const GEMINI_MODEL: &str = "gemini-2.5-flash";
+
+/// Write `home/.gemini/settings.json`: API-key auth, folder trust, usage
+/// statistics, telemetry, updates and the IDE nudge off, the model pinned.
+pub fn gemini(home: &Path) -> Result<()> {
+    let settings = json!({
+        "security": {"auth": {"selectedType": "gemini-api-key"}, "folderTrust": {"enabled": false}},
+        "privacy": {"usageStatisticsEnabled": false},
+        "telemetry": {"enabled": false},
+        "general": {"enableAutoUpdate": false, "enableAutoUpdateNotification": false},
+        "ide": {"enabled": false, "hasSeenNudge": true},
+        "model": {"name": GEMINI_MODEL},
+    });
+    std::fs::create_dir_all(home.join(".gemini"))?;
+    std::fs::write(
+        home.join(".gemini/settings.json"),
+        serde_json::to_string_pretty(&settings)?,
+    )?;
+    Ok(())
+}
+
+/// The environment a Gemini CLI session needs to talk to the stub at `url`
+/// (plain `http` is accepted for loopback only).
+pub fn gemini_env(url: &str) -> Vec<(String, String)> {
+    vec![
+        ("GEMINI_API_KEY".into(), "stub-key".into()),
+        ("GOOGLE_GEMINI_BASE_URL".into(), url.into()),
+    ]
+}
+
+/// Write OpenCode's global config under `home/.config/opencode`: a custom
+/// `@ai-sdk/openai-compatible` provider (bundled in the binary) at the stub
+/// `url`, edits and commands asked for, sharing and updates off; and the
+/// files that stop its background `npm install` of its plugin package
+/// (`version` is the pinned OpenCode's).
+pub fn opencode(home: &Path, url: &str, version: &str) -> Result<()> {
+    let dir = home.join(".config/opencode");
+    std::fs::create_dir_all(dir.join("node_modules"))?;
+    let config = json!({
+        "$schema": "https://opencode.ai/config.json",
+        "model": "stub/stub-model",
+        "small_model": "stub/stub-model",
+        "autoupdate": false,
+        "share": "disabled",
+        "permission": {"edit": "ask", "bash": "ask", "webfetch": "deny"},
+        "provider": {"stub": {
+            "npm": "@ai-sdk/openai-compatible",
+            "name": "Stub",
+            "options": {"baseURL": format!("{url}/v1"), "apiKey": "stub-key"},
+            "models": {"stub-model": {"name": "Stub Model", "tool_call": true}},
+        }},
+    });
+    std::fs::write(dir.join("opencode.json"), serde_json::to_string_pretty(&config)?)?;
+    let deps = json!({"@opencode-ai/plugin": version});
+    std::fs::write(dir.join("package.json"), json!({"dependencies": deps}).to_string())?;
+    std::fs::write(
+        dir.join("package-lock.json"),
+        json!({"lockfileVersion": 3, "packages": {"": {"dependencies": deps}}}).to_string(),
+    )?;
+    Ok(())
+}
+
+/// The environment an OpenCode session needs: no models.dev fetch, no
+/// update check, no LSP downloads, no default plugins.
+pub fn opencode_env() -> Vec<(String, String)> {
+    [
+        "OPENCODE_DISABLE_MODELS_FETCH",
+        "OPENCODE_DISABLE_AUTOUPDATE",
+        "OPENCODE_DISABLE_LSP_DOWNLOAD",
+        "OPENCODE_DISABLE_DEFAULT_PLUGINS",
+    ]
+    .iter()
+    .map(|k| (k.to_string(), "1".to_string()))
+    .collect()
+}

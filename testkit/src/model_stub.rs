@@ -1,12 +1,18 @@
 //! A scripted model API on loopback.
 //!
-//! One server speaks both wire protocols the agent CLIs use:
+//! One server speaks every wire protocol the agent CLIs use:
 //!
 //! * **Anthropic Messages** (Claude Code, `ANTHROPIC_BASE_URL`):
 //!   `POST /v1/messages` (streamed as SSE `message_start`,
 //!   `content_block_*` with `text_delta` / `thinking_delta` /
 //!   `input_json_delta`, `message_delta`, `message_stop`),
 //!   `POST /v1/messages/count_tokens` and `GET /v1/models`;
+//! * **Gemini** (Gemini CLI, `GOOGLE_GEMINI_BASE_URL`):
+//!   `POST /v1beta/models/<m>:streamGenerateContent?alt=sse` (text,
+//!   `thought` and `functionCall` parts) and `:generateContent`;
+//! * **OpenAI chat completions** (OpenCode's `@ai-sdk/openai-compatible`
+//!   provider, pi's `openai-completions`): `POST /v1/chat/completions`
+//!   streamed as `choices[0].delta` chunks and `[DONE]`;
 //! * **OpenAI Responses** (Codex, a custom `model_providers` entry with
 //!   `wire_api = "responses"`): `POST /v1/responses` streamed as
 //!   `response.created`, `response.output_item.added/done` with `reasoning`,
@@ -268,10 +274,14 @@ fn handle(s: Arc<Shared>, method: Method, uri: Uri, body: Bytes) -> Response {
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     // Side calls offer no tool or one (Codex's title call offers only
     // `apply_patch`); the conversation offers the agent's whole tool set.
-    let offers_tools = body["tools"].as_array().is_some_and(|t| t.len() >= 2);
+    let gemini_tools = body["tools"][0]["functionDeclarations"].as_array();
+    let offers_tools =
+        body["tools"].as_array().is_some_and(|t| t.len() >= 2) || gemini_tools.is_some_and(|t| t.len() >= 2);
     let anthropic = path.ends_with("/messages");
     let openai = path.ends_with("/responses");
-    let model_call = (anthropic || openai) && method == Method::POST && offers_tools;
+    let chat = path.ends_with("/chat/completions");
+    let gemini = path.contains(":streamGenerateContent") || path.contains(":generateContent");
+    let model_call = (anthropic || openai || chat || gemini) && method == Method::POST && offers_tools;
     let reply = {
         let mut inner = s.inner.lock().unwrap();
         inner.requests.push(Request {
@@ -307,6 +317,27 @@ fn handle(s: Arc<Shared>, method: Method, uri: Uri, body: Bytes) -> Response {
             return sse_response(s, events);
         }
         return json_response(StatusCode::OK, sse::openai_response(&s, &reply));
+    }
+    if chat && method == Method::POST {
+        let model = body["model"].as_str().unwrap_or("stub-model").to_string();
+        return sse_response(s.clone(), sse::chat(&s, &reply, &model));
+    }
+    if gemini && method == Method::POST {
+        if path.contains(":streamGenerateContent") {
+            return sse_response(s, sse::gemini(&reply));
+        }
+        let text: String = reply
+            .blocks
+            .iter()
+            .filter_map(|b| match b {
+                Block::Text(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect();
+        return json_response(
+            StatusCode::OK,
+            json!({"candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": 0}]}),
+        );
     }
     if path.ends_with("/messages/count_tokens") {
         let chars = body.to_string().len() as u64;

@@ -234,3 +234,81 @@ pub(crate) fn openai_response(s: &StubShared, r: &Reply) -> Value {
         .collect();
     json!({"id": s.id("resp"), "object": "response", "status": "completed", "output": output, "usage": openai_usage(r)})
 }
+
+/// `data:`-only SSE (Gemini, OpenAI chat completions).
+fn data(v: Value) -> Option<String> {
+    Some(format!("data: {v}\n\n"))
+}
+
+/// Gemini `streamGenerateContent?alt=sse`: one `candidates` chunk per
+/// piece (text deltas, `thought` parts, `functionCall`s), the last with
+/// `finishReason` and `usageMetadata`.
+pub(crate) fn gemini(r: &Reply) -> Vec<Option<String>> {
+    let chunk = |parts: Value| json!({"candidates": [{"content": {"role": "model", "parts": parts}, "index": 0}], "modelVersion": "stub"});
+    let mut out = Vec::new();
+    for b in &r.blocks {
+        match b {
+            Block::Text(t) => out.extend(chunks(t).into_iter().map(|c| data(chunk(json!([{"text": c}]))))),
+            Block::Thinking(t) => out.push(data(chunk(json!([{"text": t, "thought": true}])))),
+            Block::Tool { name, input } => {
+                out.push(data(chunk(json!([{"functionCall": {"name": name, "args": input}}]))))
+            }
+            Block::Custom { name, input } => out.push(data(chunk(
+                json!([{"functionCall": {"name": name, "args": {"input": input}}}]),
+            ))),
+            Block::Hold => out.push(None),
+        }
+    }
+    out.push(data(json!({
+        "candidates": [{"content": {"role": "model", "parts": [{"text": ""}]}, "index": 0, "finishReason": "STOP"}],
+        "usageMetadata": {"promptTokenCount": r.input_tokens, "candidatesTokenCount": r.output_tokens,
+                          "totalTokenCount": r.input_tokens + r.output_tokens},
+        "modelVersion": "stub"
+    })));
+    out
+}
+
+/// OpenAI chat completions streamed: `choices[0].delta` chunks (content,
+/// `reasoning_content`, `tool_calls`), a `finish_reason`, a usage chunk,
+/// then `[DONE]`.
+pub(crate) fn chat(s: &StubShared, r: &Reply, model: &str) -> Vec<Option<String>> {
+    let id = s.id("chatcmpl");
+    let chunk = |delta: Value, finish: Value| {
+        json!({"id": id, "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model,
+               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    };
+    let mut out = vec![data(chunk(json!({"role": "assistant", "content": ""}), Value::Null))];
+    let mut calls = 0;
+    for b in &r.blocks {
+        match b {
+            Block::Text(t) => out.extend(
+                chunks(t)
+                    .into_iter()
+                    .map(|c| data(chunk(json!({"content": c}), Value::Null))),
+            ),
+            Block::Thinking(t) => out.push(data(chunk(json!({"reasoning_content": t}), Value::Null))),
+            Block::Tool { name, input } => {
+                let call = json!({"index": calls, "id": s.id("call"), "type": "function",
+                                  "function": {"name": name, "arguments": input.to_string()}});
+                calls += 1;
+                out.push(data(chunk(json!({"tool_calls": [call]}), Value::Null)));
+            }
+            Block::Custom { name, input } => {
+                let call = json!({"index": calls, "id": s.id("call"), "type": "function",
+                                  "function": {"name": name, "arguments": json!({"input": input}).to_string()}});
+                calls += 1;
+                out.push(data(chunk(json!({"tool_calls": [call]}), Value::Null)));
+            }
+            Block::Hold => out.push(None),
+        }
+    }
+    let finish = if r.calls_tool() { "tool_calls" } else { "stop" };
+    out.push(data(chunk(json!({}), json!(finish))));
+    out.push(data(
+        json!({"id": id, "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model, "choices": [],
+        "usage": {"prompt_tokens": r.input_tokens, "completion_tokens": r.output_tokens,
+                  "total_tokens": r.input_tokens + r.output_tokens}}),
+    ));
+    out.push(Some("data: [DONE]\n\n".into()));
+    out
+}

@@ -58,10 +58,16 @@ impl Agent {
         if let Some(s) = &changed {
             events.push(Event::state(s));
         }
+        if events.iter().any(|e| matches!(e, Event::TaskStarted)) {
+            self.announces_turns.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         if let Err(e) = self.bus.publish(events) {
             tracing::error!(session = %self.name, error = %e, "storing events failed");
         }
         if let Some(s) = changed {
+            if s.value == crate::events::AgentState::Idle {
+                *self.unsettled_since.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            }
             self.state.send_replace(s);
             self.wake.notify_one();
         }

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, watch};
 
 use crate::config::Config;
-use crate::events::{EventBus, StateInfo};
+use crate::events::{Event, EventBus, StateInfo};
 use crate::plugins::PluginRegistry;
 use crate::plugins::bindings::types::InputAction;
 use crate::plugins::provider_instance::ProviderInstance;
@@ -98,6 +98,13 @@ pub struct Agent {
     screen_poll_ms: AtomicU32,
     /// The launch spec's `startup` actions, performed once the agent runs.
     startup: Mutex<Vec<InputAction>>,
+    /// Since when a turn ended without the agent saying so (aborted, timed
+    /// out): the agent may still be working on it, so no next prompt goes in
+    /// until it reports `idle` again (or [`queue::SETTLE`] passes).
+    unsettled_since: Mutex<Option<std::time::Instant>>,
+    /// The provider has announced a turn with `task-started`: later turns
+    /// count only what follows their own announcement.
+    announces_turns: std::sync::atomic::AtomicBool,
     /// Transcript files earlier launches read (path, offset reached).
     earlier_transcripts: Mutex<Vec<(PathBuf, u64)>>,
 }
@@ -112,6 +119,8 @@ impl Agent {
         state: StateInfo,
     ) -> Result<Arc<Agent>, crate::store::StoreError> {
         let name = row.get().name;
+        // Known across restarts: a resumed session's first turn is gated too.
+        let announces = host.store.event_has_type(&name, Event::TaskStarted.kind())?;
         Ok(Arc::new(Agent {
             bus: Arc::new(EventBus::new(&name, host.store.clone())?),
             name,
@@ -134,6 +143,8 @@ impl Agent {
             screen_poll_ms: AtomicU32::new(0),
             startup: Mutex::new(Vec::new()),
             earlier_transcripts: Mutex::new(Vec::new()),
+            announces_turns: std::sync::atomic::AtomicBool::new(announces),
+            unsettled_since: Mutex::new(None),
         }))
     }
 

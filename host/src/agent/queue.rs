@@ -19,6 +19,13 @@ use crate::store::{MessageRow, MessageStatus};
 /// prompt before its provider recognised the input prompt.
 const STARTUP_GRACE: Duration = Duration::from_secs(15);
 
+/// How long after a turn ended without the agent (abort, timeout) the queue
+/// waits for the agent to report `idle` again before the next prompt goes in
+/// anyway. Found with the real Claude Code: an abort sent before the agent
+/// had shown it was working left the state `idle` from before the prompt;
+/// the next prompt was typed into the running turn and given its answer.
+pub(super) const SETTLE: Duration = Duration::from_secs(30);
+
 impl Agent {
     /// Move the running message `id` to `status` from outside the runner
     /// (abort, restart, exit) and end its turn; false if it had already
@@ -32,8 +39,21 @@ impl Agent {
         if moved {
             self.emit_failed(id, status, error);
         }
+        self.unsettle();
         self.aborted.send_replace(Some(id.to_string()));
         moved
+    }
+
+    /// A turn ended without the agent saying so: wait for a fresh `idle`.
+    fn unsettle(&self) {
+        *self.unsettled_since.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::time::Instant::now());
+    }
+
+    /// How long the queue still waits for a fresh `idle` after a turn ended
+    /// from outside (None: it does not wait).
+    fn settle_left(&self) -> Option<Duration> {
+        let since = (*self.unsettled_since.lock().unwrap_or_else(|p| p.into_inner()))?;
+        Some(SETTLE.saturating_sub(since.elapsed()))
     }
 
     /// Fail the running turn and every queued message with `reason`.
@@ -69,6 +89,9 @@ impl Agent {
 
     /// Whether the agent can take a prompt now.
     fn ready(&self) -> bool {
+        if self.settle_left().is_some_and(|d| !d.is_zero()) {
+            return false;
+        }
         self.state.borrow().value == AgentState::Idle || self.grace_left() == Some(Duration::ZERO)
     }
 
@@ -88,8 +111,13 @@ impl Agent {
             match next {
                 Some(m) => self.run_turn(m).await,
                 None => {
-                    // A bridged agent's grace ending is no event: wait for it.
-                    let grace = self.grace_left();
+                    // A bridged agent's grace or a settle ending is no
+                    // event: wait for it.
+                    let grace = [self.grace_left(), self.settle_left()]
+                        .into_iter()
+                        .flatten()
+                        .filter(|d| !d.is_zero())
+                        .min();
                     tokio::select! {
                         _ = self.wake.notified() => {}
                         _ = state.changed() => {}
@@ -168,7 +196,11 @@ impl Agent {
         let mut aborted = self.aborted.subscribe();
         let timeout = Duration::from_secs(self.host.config.limits.turn_timeout_secs);
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut watch = TurnWatch::new();
+        let mut watch = if self.announces_turns.load(std::sync::atomic::Ordering::SeqCst) {
+            TurnWatch::announced()
+        } else {
+            TurnWatch::new()
+        };
         loop {
             tokio::select! {
                 ev = events.recv() => match ev {
@@ -180,6 +212,7 @@ impl Agent {
                 },
                 _ = async { aborted.wait_for(|a| a.as_deref() == Some(m.id.as_str())).await.map(drop) } => return TurnEnd::Aborted,
                 _ = tokio::time::sleep_until(deadline) => {
+                    self.unsettle();
                     self.interrupt().await;
                     return TurnEnd::Failed(format!("turn timed out after {} s", timeout.as_secs()));
                 }

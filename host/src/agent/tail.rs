@@ -14,6 +14,12 @@ use super::Agent;
 /// Longest line accepted; longer ones are skipped with a warning.
 const MAX_LINE: usize = 8 << 20;
 
+/// How often a bound, watched file is read without a wake-up.
+const FALLBACK_POLL: Duration = Duration::from_secs(2);
+
+/// How often the pattern is searched while no file is bound.
+const SEARCH_POLL: Duration = Duration::from_millis(250);
+
 /// `*` matches any run of characters within one name. Written by hand rather
 /// than with the `glob` crate on purpose: patterns embed users' paths, which
 /// may hold `?`, `[` or `{`, and here only `*` may be syntax.
@@ -41,6 +47,35 @@ fn wildcard(pat: &str, name: &str) -> bool {
 
 /// Files matching `pattern` (absolute, `*` within segments).
 pub fn glob(pattern: &str) -> Vec<PathBuf> {
+    matches(pattern).into_iter().filter(|p| p.is_file()).collect()
+}
+
+/// Folders a new match of `pattern` would appear in: those matching its
+/// folder part, else the deepest existing folder on its literal prefix (a
+/// file created further down shows there as a new folder).
+fn folders_to_watch(pattern: &str) -> Vec<PathBuf> {
+    let parent = Path::new(pattern).parent().unwrap_or(Path::new("/"));
+    let found: Vec<PathBuf> = matches(&parent.to_string_lossy())
+        .into_iter()
+        .filter(|p| p.is_dir())
+        .collect();
+    if !found.is_empty() {
+        return found;
+    }
+    let literal: PathBuf = parent
+        .components()
+        .take_while(|c| !c.as_os_str().to_string_lossy().contains('*'))
+        .collect();
+    literal
+        .ancestors()
+        .find(|a| a.is_dir())
+        .map(Path::to_path_buf)
+        .into_iter()
+        .collect()
+}
+
+/// Paths (files or folders) matching `pattern`.
+fn matches(pattern: &str) -> Vec<PathBuf> {
     let mut current = vec![PathBuf::from("/")];
     for seg in pattern.split('/').filter(|s| !s.is_empty()) {
         let mut next = Vec::new();
@@ -62,7 +97,7 @@ pub fn glob(pattern: &str) -> Vec<PathBuf> {
         }
         current = next;
     }
-    current.into_iter().filter(|p| p.is_file()).collect()
+    current
 }
 
 /// Whether `path` lies under one of `roots` (after resolving symlinks).
@@ -74,8 +109,13 @@ pub fn allowed(path: &Path, roots: &[PathBuf]) -> bool {
         .any(|r| real.starts_with(r))
 }
 
+/// How far a launch read, saved for a restarted daemon.
 #[derive(serde::Serialize, serde::Deserialize, Default)]
 struct TailState {
+    /// The pattern the path was found by: a state saved for another
+    /// pattern (an earlier launch's uuid) is not this launch's.
+    #[serde(default)]
+    pattern: String,
     path: Option<PathBuf>,
     offset: u64,
 }
@@ -89,13 +129,6 @@ impl Agent {
     pub async fn tail(self: Arc<Self>, pattern: String, protocol: bool, life: u64, fresh: bool) {
         let kind = if protocol { "protocol" } else { "transcript" };
         let state_file = self.terminal.dir.join(format!("tail-{kind}.json"));
-        if fresh {
-            let _ = std::fs::remove_file(&state_file);
-        }
-        let mut state: TailState = std::fs::read(&state_file)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
         let mut roots: Vec<PathBuf> = self
             .host
             .config
@@ -111,6 +144,19 @@ impl Agent {
                 .to_string_lossy()
                 .into_owned(),
             None => pattern,
+        };
+        // A relaunch starts afresh: what the file holds is an earlier
+        // launch's (whose tail may still be finishing a write). So is a
+        // state saved for another pattern (states of older versions name
+        // none).
+        let mut state: TailState = if fresh {
+            TailState::default()
+        } else {
+            std::fs::read(&state_file)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<TailState>(&b).ok())
+                .filter(|s| s.pattern.is_empty() || s.pattern == pattern)
+                .unwrap_or_default()
         };
         let started = if fresh {
             SystemTime::now()
@@ -137,6 +183,10 @@ impl Agent {
         let mut lives = self.life.subscribe();
         let mut partial: Vec<u8> = Vec::new();
         let mut warned = false;
+        // Woken by file changes in the folders watched; a slow poll stays
+        // as the fallback for filesystems that send no events.
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let mut watched: (Vec<PathBuf>, Vec<crate::watch::DirWatch>) = Default::default();
         loop {
             if *stop.borrow() || *lives.borrow_and_update() != life {
                 // Remember how far this launch read, for the next one.
@@ -169,6 +219,7 @@ impl Agent {
                         tracing::info!(session = %self.name, path = %path.display(), kind, "tailing");
                         let offset = earlier.iter().rev().find(|(e, _)| *e == path).map_or(0, |(_, o)| *o);
                         state = TailState {
+                            pattern: pattern.clone(),
                             path: Some(path),
                             offset,
                         };
@@ -197,18 +248,42 @@ impl Agent {
                         }
                         let keep = state.offset - partial.len() as u64;
                         let saved = TailState {
+                            pattern: pattern.clone(),
                             path: state.path.clone(),
                             offset: keep,
                         };
-                        let _ = std::fs::write(&state_file, serde_json::to_vec(&saved).unwrap_or_default());
+                        // A tail whose launch ended leaves the file to the
+                        // next launch's.
+                        if *lives.borrow() == life {
+                            let _ = std::fs::write(&state_file, serde_json::to_vec(&saved).unwrap_or_default());
+                        }
                         continue;
                     }
                     Ok(_) => {}
                     Err(e) => tracing::debug!(session = %self.name, error = %e, "reading {kind}"),
                 }
             }
+            let folders = match &state.path {
+                Some(p) => p.parent().map(Path::to_path_buf).into_iter().collect(),
+                None => folders_to_watch(&pattern),
+            };
+            if folders != watched.0 {
+                let watches = folders
+                    .iter()
+                    .filter_map(|d| crate::watch::watch(d, wake.clone()))
+                    .collect();
+                watched = (folders, watches);
+            }
+            // Bound and watched: events carry it. Still looking: a new
+            // folder on the way down may not be watched yet.
+            let poll = if state.path.is_some() && !watched.1.is_empty() {
+                FALLBACK_POLL
+            } else {
+                SEARCH_POLL
+            };
             tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
                 _ = stop.changed() => {}
                 _ = lives.changed() => {}
             }
@@ -245,5 +320,13 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert!(allowed(&found[0], &[dir.path().to_path_buf()]));
         assert!(!allowed(&found[0], &[PathBuf::from("/nonexistent")]));
+        let day = dir.path().join("2026/11/22");
+        assert_eq!(
+            folders_to_watch(&format!("{}/*/*/*/rollout-*.jsonl", dir.path().display())),
+            vec![day]
+        );
+        // Nothing of the folder part exists yet: its deepest existing prefix.
+        let later = format!("{}/projects/slug/u.jsonl", dir.path().display());
+        assert_eq!(folders_to_watch(&later), vec![dir.path().to_path_buf()]);
     }
 }

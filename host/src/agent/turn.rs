@@ -23,12 +23,28 @@ pub struct TurnWatch {
     messages: Vec<String>,
     output: String,
     working: bool,
+    /// Only what follows this turn's `task-started` belongs to it.
+    gated: bool,
+    /// The agent announced this turn (`task-started`).
+    started: bool,
 }
 
 impl TurnWatch {
     /// A turn that has seen nothing yet.
     pub fn new() -> TurnWatch {
         TurnWatch::default()
+    }
+
+    /// A turn of an agent that announces its turns with `task-started`:
+    /// messages and ends before this turn's announcement belong to an
+    /// earlier turn (the rest of an interrupted one that the agent finished
+    /// anyway, records read late) and are not credited to this one. Only
+    /// the agent exiting ends it before then.
+    pub fn announced() -> TurnWatch {
+        TurnWatch {
+            gated: true,
+            ..TurnWatch::default()
+        }
     }
 
     /// The response so far: the agent's messages, else its terminal output
@@ -45,6 +61,17 @@ impl TurnWatch {
     /// `task-complete`, `turn-aborted`, the agent going idle after it
     /// worked, or the agent exiting.
     pub fn feed(&mut self, e: &Event) -> Option<TurnEnd> {
+        if self.gated && !self.started {
+            match e {
+                Event::TaskStarted => self.started = true,
+                Event::State {
+                    value: AgentState::Exited,
+                    ..
+                } => return Some(TurnEnd::Failed("agent exited".into())),
+                _ => {}
+            }
+            return None;
+        }
         match e {
             Event::Message { message } => self.messages.push(message.clone()),
             Event::TerminalOutput { data, .. } if self.output.len() < MAX_OUTPUT => self.output.push_str(data),
@@ -103,6 +130,39 @@ mod tests {
         });
         w.feed(&state(AgentState::WaitingPermission));
         assert_eq!(w.feed(&state(AgentState::Idle)), Some(TurnEnd::Done("hi".into())));
+    }
+
+    /// Found with the real Claude Code: an abort whose Escape the agent
+    /// took too late; the interrupted turn's answer and end were read after
+    /// the next message started and were credited to it.
+    #[test]
+    fn an_announced_turn_ignores_what_came_before_its_start() {
+        let mut w = TurnWatch::announced();
+        let stale = [
+            state(AgentState::Working),
+            Event::Message { message: "old".into() },
+            Event::TaskComplete {
+                exit_code: None,
+                summary: None,
+            },
+            Event::TurnAborted,
+            state(AgentState::Idle),
+        ];
+        for e in &stale {
+            assert_eq!(w.feed(e), None, "{e:?}");
+        }
+        w.feed(&Event::TaskStarted);
+        w.feed(&Event::Message { message: "new".into() });
+        let end = w.feed(&Event::TaskComplete {
+            exit_code: None,
+            summary: None,
+        });
+        assert_eq!(end, Some(TurnEnd::Done("new".into())));
+        assert_eq!(
+            TurnWatch::announced().feed(&state(AgentState::Exited)),
+            Some(TurnEnd::Failed("agent exited".into())),
+            "an exit ends even an unannounced turn"
+        );
     }
 
     #[test]

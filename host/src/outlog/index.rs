@@ -6,8 +6,7 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::Chunk;
-use super::segment::HEADER;
+use super::{Chunk, HEADER};
 
 /// One segment file and the offsets of its committed records.
 pub(super) struct Segment {

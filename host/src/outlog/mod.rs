@@ -35,6 +35,10 @@ use bytes::Bytes;
 use index::{Plan, State};
 use segment::io_at;
 
+/// Record header size on disk: magic 2 + len 4 + seq 8 + raw_end 8 + crc 4
+/// (the format is `segment`'s; the index derives data lengths from it).
+const HEADER: usize = 26;
+
 /// Largest chunk `append` accepts, in bytes of data.
 pub const MAX_CHUNK: usize = 256 * 1024;
 /// Default segment size: the active segment is rotated once it reaches this.
@@ -270,7 +274,7 @@ impl OutputLog {
         let chunk = Chunk {
             seq,
             raw_end,
-            data: Bytes::from(rec).slice(segment::HEADER..),
+            data: Bytes::from(rec).slice(HEADER..),
         };
         self.write_state().commit(off, end, chunk.clone());
         w.len = end;

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use super::segment::{self, HEADER, checksum, decode_header, io_at};
-use super::{LogError, OutputLog};
+use super::segment::{self, checksum, decode_header, io_at};
+use super::{HEADER, LogError, OutputLog};
 
 /// A salvaged record: its old seq, `raw_end` and data.
 pub(super) struct Salvaged {

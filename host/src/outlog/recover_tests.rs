@@ -69,7 +69,7 @@ fn a_flipped_byte_in_a_sealed_segment_header_rebuilds_instead_of_failing_the_ope
     let tmp = tempfile::tempdir().unwrap();
     let epoch = hundred(tmp.path());
     // The length field of the second record of the first (sealed) segment.
-    let off = (segment::HEADER + data_for(1).len()) as u64;
+    let off = (super::HEADER + data_for(1).len()) as u64;
     flip(&segs(tmp.path())[0], off + 3);
     let kept: Vec<u64> = (1..=100).filter(|s| *s != 2).collect();
     check_rebuilt(tmp.path(), &epoch, &kept);
@@ -79,7 +79,7 @@ fn a_flipped_byte_in_a_sealed_segment_header_rebuilds_instead_of_failing_the_ope
 fn a_flipped_data_byte_in_a_sealed_segment_is_caught_at_open() {
     let tmp = tempfile::tempdir().unwrap();
     let epoch = hundred(tmp.path());
-    let off = (segment::HEADER + data_for(1).len() + segment::HEADER) as u64;
+    let off = (super::HEADER + data_for(1).len() + super::HEADER) as u64;
     flip(&segs(tmp.path())[0], off);
     let kept: Vec<u64> = (1..=100).filter(|s| *s != 2).collect();
     check_rebuilt(tmp.path(), &epoch, &kept);
@@ -93,7 +93,7 @@ fn a_crc_failure_mid_active_segment_never_renumbers_under_the_same_epoch() {
     let (first, path) = list.last().unwrap().clone();
     assert!(first < 99, "the active segment holds several records");
     // A data byte of the active segment's first record: valid ones follow.
-    flip(&path, segment::HEADER as u64);
+    flip(&path, super::HEADER as u64);
     let kept: Vec<u64> = (1..=100).filter(|s| *s != first).collect();
     check_rebuilt(tmp.path(), &epoch, &kept);
 }

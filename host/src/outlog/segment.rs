@@ -13,12 +13,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::index::Segment;
-use super::{Chunk, LogError, MAX_CHUNK};
+use super::{Chunk, HEADER, LogError, MAX_CHUNK};
 
 /// Record magic (bytes `58 57` on disk).
 pub(super) const MAGIC: u16 = 0x5758;
-/// Record header size: magic 2 + len 4 + seq 8 + raw_end 8 + crc 4.
-pub(super) const HEADER: usize = 26;
 
 /// A decoded record header.
 pub(super) struct Header {

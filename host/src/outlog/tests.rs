@@ -166,7 +166,7 @@ fn torn_tail_truncated() {
         19,
     );
     // Cut inside the header of the last record.
-    let last = segment::HEADER as u64 + data_for(20).len() as u64;
+    let last = super::HEADER as u64 + data_for(20).len() as u64;
     torn_case(
         |p, len| {
             OpenOptions::new()

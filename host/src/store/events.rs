@@ -67,6 +67,15 @@ impl Store {
 }
 
 impl Store {
+    /// Whether `session` has a stored event of type `kind`.
+    pub fn event_has_type(&self, session: &str, kind: &str) -> Result<bool, StoreError> {
+        Ok(self.conn().query_row(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE session = ?1 AND type = ?2)",
+            params![session, kind],
+            |r| r.get(0),
+        )?)
+    }
+
     /// The state of the last stored `state` event of `session`, if any.
     pub fn event_last_state(&self, session: &str) -> Result<Option<StateInfo>, StoreError> {
         use rusqlite::OptionalExtension;

@@ -14,11 +14,6 @@ use crate::turn::{Ending, Turn};
 /// The ACP major version wasmux speaks.
 const PROTOCOL_VERSION: u64 = 1;
 
-/// What `wasmux bridge` prints on the pane when it starts an agent; seeing it
-/// means a new agent process is up (first start or a reset) and waits for
-/// `initialize`.
-const BRIDGE_BANNER: &[u8] = b"wasmux bridge: ";
-
 /// Where the connection stands.
 enum Phase {
     /// No handshake yet (a fresh provider instance: before the agent's
@@ -34,13 +29,6 @@ enum Phase {
     Failed(String),
 }
 
-/// Set the update's state (source `protocol`).
-pub fn set_state(u: &mut Update, s: AgentState, tool: Option<String>) {
-    let mut change = state(s, StateSource::Protocol);
-    change.tool = tool;
-    u.state = Some(change);
-}
-
 /// Parser and encoder state for one ACP session.
 pub struct AcpSession {
     /// Working directory sent in `session/new`.
@@ -54,8 +42,9 @@ pub struct AcpSession {
     turn: Turn,
     /// Open permission requests by permission id.
     asks: BTreeMap<String, Ask>,
-    /// The end of the previous pane chunk (the banner may straddle chunks).
-    pane_tail: Vec<u8>,
+    /// Finds the bridge's banner: a new agent process is up (first start
+    /// or a reset).
+    banner: BannerWatch,
 }
 
 impl AcpSession {
@@ -102,7 +91,7 @@ impl AcpSession {
         }
         self.phase = Phase::Failed(why);
         // Idle, so the host hands over the next message and it fails with the reason.
-        set_state(u, AgentState::Idle, None);
+        set_state(u, AgentState::Idle, StateSource::Protocol, None);
     }
 
     fn on_response(&mut self, id: &Value, outcome: Result<&Value, &Value>, u: &mut Update) {
@@ -136,10 +125,10 @@ impl AcpSession {
             (Pending::NewSession, Ok(r)) => match r["sessionId"].as_str() {
                 Some(id) => {
                     self.phase = Phase::Ready(id.to_string());
-                    set_state(u, AgentState::Idle, None);
+                    set_state(u, AgentState::Idle, StateSource::Protocol, None);
                     self.flush_queue(u);
                     if self.prompt_in_flight {
-                        set_state(u, AgentState::Working, None);
+                        set_state(u, AgentState::Working, StateSource::Protocol, None);
                     }
                 }
                 None => self.fail("session/new answered without a sessionId".into(), u),
@@ -184,7 +173,7 @@ impl AcpSession {
         self.asks.insert(permission_id, ask);
         u.events.push(AgentEvent::PermissionRequest(event));
         self.turn.waiting = true;
-        set_state(u, AgentState::WaitingPermission, Some(tool));
+        set_state(u, AgentState::WaitingPermission, StateSource::Protocol, Some(tool));
     }
 
     fn on_notification(&mut self, method: &str, params: &Value, u: &mut Update) {
@@ -235,7 +224,7 @@ impl ProviderSession for AcpSession {
             prompt_in_flight: false,
             turn: Turn::default(),
             asks: BTreeMap::new(),
-            pane_tail: Vec::new(),
+            banner: BannerWatch::default(),
         }
     }
 
@@ -243,17 +232,12 @@ impl ProviderSession for AcpSession {
     /// matters: a new agent process is waiting for `initialize`.
     fn feed_output(&mut self, data: &[u8]) -> Update {
         let mut u = empty_update();
-        let mut hay = std::mem::take(&mut self.pane_tail);
-        hay.extend_from_slice(data);
-        if hay.windows(BRIDGE_BANNER.len()).any(|w| w == BRIDGE_BANNER) {
+        if self.banner.seen(data) {
             self.turn = Turn::default();
             self.asks.clear();
             self.prompt_in_flight = false;
             u.actions.push(self.start());
-            set_state(&mut u, AgentState::Starting, None);
-        } else {
-            let keep = hay.len().min(BRIDGE_BANNER.len() - 1);
-            self.pane_tail = hay[hay.len() - keep..].to_vec();
+            set_state(&mut u, AgentState::Starting, StateSource::Protocol, None);
         }
         u
     }

@@ -8,7 +8,6 @@ use serde_json::Value;
 use wasmux_sdk::*;
 
 use crate::content::{block_text, diffs, tool_output, unified};
-use crate::session::set_state;
 
 /// A tool call of this turn.
 struct Tool {
@@ -53,7 +52,7 @@ impl Turn {
         if !self.active {
             self.active = true;
             u.events.push(AgentEvent::TaskStarted);
-            set_state(u, AgentState::Working, None);
+            set_state(u, AgentState::Working, StateSource::Protocol, None);
         }
     }
 
@@ -90,7 +89,7 @@ impl Turn {
     /// One `session/update` notification's `update` object.
     pub fn update(&mut self, update: &Value, u: &mut Update) {
         if std::mem::take(&mut self.waiting) {
-            set_state(u, AgentState::Working, None);
+            set_state(u, AgentState::Working, StateSource::Protocol, None);
         }
         match update["sessionUpdate"].as_str().unwrap_or_default() {
             "agent_message_chunk" => {
@@ -162,7 +161,7 @@ impl Turn {
             refused: false,
         };
         self.tools.insert(id, tool);
-        set_state(u, AgentState::Working, Some(title));
+        set_state(u, AgentState::Working, StateSource::Protocol, Some(title));
     }
 
     /// A tool call's status: running sets the state; completed or failed
@@ -171,7 +170,7 @@ impl Turn {
         let id = string(&update["toolCallId"]);
         let title = self.tool_title(&id).unwrap_or_else(|| "tool".into());
         match update["status"].as_str() {
-            Some("in_progress") => set_state(u, AgentState::Working, Some(title)),
+            Some("in_progress") => set_state(u, AgentState::Working, StateSource::Protocol, Some(title)),
             Some(status @ ("completed" | "failed")) => {
                 let Some(tool) = self.tools.get_mut(&id) else { return };
                 if tool.done {
@@ -190,7 +189,7 @@ impl Turn {
                     output: tool_output(update),
                     is_error: status == "failed",
                 }));
-                set_state(u, AgentState::Working, None);
+                set_state(u, AgentState::Working, StateSource::Protocol, None);
             }
             _ => {}
         }
@@ -243,6 +242,6 @@ impl Turn {
             }),
         });
         *self = Turn::default();
-        set_state(u, AgentState::Idle, None);
+        set_state(u, AgentState::Idle, StateSource::Protocol, None);
     }
 }

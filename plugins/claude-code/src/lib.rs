@@ -25,9 +25,9 @@ mod screen;
 mod tests;
 mod transcript;
 
-use screen::Dialog;
-use transcript::{Transcript, Turn};
+use transcript::Transcript;
 use wasmux_sdk::dialogs::is_always;
+use wasmux_sdk::tui::{Tui, Turn};
 use wasmux_sdk::*;
 
 struct ClaudeCode;
@@ -38,176 +38,55 @@ impl Provider for ClaudeCode {
     fn launch(req: LaunchRequest) -> Result<LaunchSpec, PluginError> {
         let program = config::get("command").unwrap_or_else(|| "claude".into());
         let mut command = vec![program, "--session-id".into(), "{uuid}".into()];
-        command.extend(req.args);
+        command.extend(req.args.iter().cloned());
         let mut spec = launch_spec(command);
         // CLAUDE_CONFIG_DIR moves `~/.claude`; the operator must allow it in
         // `sessions.transcript_roots`.
-        let home = req
-            .env
-            .iter()
-            .find(|(k, _)| k == "CLAUDE_CONFIG_DIR")
-            .map(|(_, v)| v.trim_end_matches('/').to_string())
-            .unwrap_or_else(|| "~/.claude".into());
+        let home = env_dir(&req, "CLAUDE_CONFIG_DIR", "~/.claude");
         spec.transcript = Some(TranscriptSpec {
             pattern: format!("{home}/projects/{{cwd-slug}}/{{uuid}}.jsonl"),
         });
-        spec.screen_poll_ms = config::get("screen_poll_ms")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(250);
+        spec.screen_poll_ms = screen_poll_ms(250);
         Ok(spec)
     }
 }
 
-/// The state the provider reports, without its source.
-#[derive(Clone, Debug, PartialEq)]
-enum Phase {
-    Idle,
-    Working,
-    Waiting,
-}
-
-/// Per-session state: the transcript parser, the dialog on screen, and the
-/// last state reported.
+/// Per-session state: the transcript parser and what the screen showed.
 struct ClaudeSession {
     transcript: Transcript,
-    dialog: Option<Dialog>,
-    /// The idle prompt has been on screen (the agent finished starting).
-    ready: bool,
-    shown: Option<(Phase, Option<String>)>,
-    /// Options of the dialogs asked, newest last, to answer by id.
-    asked: Vec<Dialog>,
-    /// Salts permission ids: unique per session launch, so the same
-    /// question in another turn or session is another request.
-    nonce: String,
-    /// Dialogs seen so far (the id's counter).
-    seen: u64,
-    /// The dialog the agent went on from while it was still on screen.
-    answered: Option<String>,
-}
-
-/// How many answered-or-pending dialogs are remembered.
-const ASKED_KEPT: usize = 32;
-
-impl ClaudeSession {
-    /// The state the signals add up to, if any is known yet.
-    fn wanted(&self) -> Option<(Phase, Option<String>)> {
-        if let Some(d) = &self.dialog {
-            return Some((Phase::Waiting, d.tool.clone()));
-        }
-        match &self.transcript.turn {
-            Turn::Open(tool) => Some((Phase::Working, tool.clone())),
-            Turn::Closed => Some((Phase::Idle, None)),
-            Turn::Unknown => self.ready.then_some((Phase::Idle, None)),
-        }
-    }
-
-    /// Put the state into `u` if it changed, decided by `source`.
-    fn report(&mut self, u: &mut Update, source: StateSource) {
-        let Some(want) = self.wanted() else { return };
-        if self.shown.as_ref() == Some(&want) {
-            return;
-        }
-        let state = match want.0 {
-            Phase::Idle => AgentState::Idle,
-            Phase::Working => AgentState::Working,
-            Phase::Waiting => AgentState::WaitingPermission,
-        };
-        u.state = Some(StateChange {
-            state,
-            source,
-            tool: want.1.clone(),
-        });
-        self.shown = Some(want);
-    }
-
-    /// A dialog appeared: ask for permission (once per dialog).
-    fn ask(&mut self, mut d: Dialog, u: &mut Update) {
-        if self.answered.as_ref() == Some(&d.key) {
-            // Still drawn after the agent went on: not asked again.
-            return;
-        }
-        if let Some(cur) = self.dialog.as_mut().filter(|cur| cur.key == d.key) {
-            // A redraw: the same request; a menu's cursor may have moved.
-            cur.cursor = d.cursor;
-            if let Some(a) = self.asked.iter_mut().find(|a| a.id == cur.id) {
-                a.cursor = d.cursor;
-            }
-            return;
-        }
-        self.seen += 1;
-        d.id = wasmux_sdk::dialogs::dialog_id(&d.key, &format!("{}-{}", self.nonce, self.seen));
-        if let Some(tool) = self.transcript.pending_tool() {
-            d.tool = Some(tool.to_string());
-        }
-        let tool = d.tool.clone().unwrap_or_else(|| "unknown".into());
-        d.tool = Some(tool.clone());
-        u.events.push(AgentEvent::PermissionRequest(PermissionRequest {
-            permission_id: d.id.clone(),
-            tool_name: tool,
-            description: d.description.clone(),
-            options: d.options.clone(),
-        }));
-        self.asked.retain(|a| a.id != d.id);
-        self.asked.push(d.clone());
-        if self.asked.len() > ASKED_KEPT {
-            self.asked.remove(0);
-        }
-        self.dialog = Some(d);
-    }
+    tui: Tui,
 }
 
 impl ProviderSession for ClaudeSession {
     fn new(req: LaunchRequest) -> Self {
         ClaudeSession {
             transcript: Transcript::new(),
-            dialog: None,
-            ready: false,
-            shown: None,
-            asked: Vec::new(),
-            nonce: wasmux_sdk::dialogs::launch_nonce(&req.session_uuid),
-            seen: 0,
-            answered: None,
+            tui: Tui::new(&req.session_uuid),
         }
     }
 
     fn feed_transcript(&mut self, line: &str) -> Update {
         let mut u = empty_update();
         self.transcript.feed(line, &mut u.events);
-        // The agent went on (a tool ran, the turn ended): the dialog was
-        // answered, even if no screen without it was captured yet.
-        let moved_on = u.events.iter().any(|e| {
-            matches!(
-                e,
-                AgentEvent::ToolResult(_) | AgentEvent::TaskComplete(_) | AgentEvent::TurnAborted
-            )
-        });
-        if moved_on && let Some(d) = self.dialog.take() {
-            self.answered = Some(d.key);
-        }
-        self.report(&mut u, StateSource::Transcript);
+        self.tui.after_record(&u);
+        self.tui.report(&self.transcript.turn, &mut u, StateSource::Transcript);
         u
     }
 
     fn feed_screen(&mut self, screen: Screen) -> Update {
         let mut u = empty_update();
         let view = screen::read(&screen.lines);
-        match view.dialog {
-            Some(d) => self.ask(d, &mut u),
-            None => {
-                self.dialog = None;
-                self.answered = None;
-            }
-        }
+        self.tui.on_screen(view.dialog, self.transcript.pending_tool(), &mut u);
         if view.idle {
             match self.transcript.turn {
-                Turn::Unknown => self.ready = self.ready || view.settled,
+                Turn::Unknown => self.tui.ready = self.tui.ready || view.settled,
                 Turn::Open(_) => {
                     self.transcript.close_from_screen(&mut u.events);
                 }
                 Turn::Closed => {}
             }
         }
-        self.report(&mut u, StateSource::Screen);
+        self.tui.report(&self.transcript.turn, &mut u, StateSource::Screen);
         u
     }
 
@@ -231,9 +110,8 @@ impl ProviderSession for ClaudeSession {
 
     fn encode_permission(&mut self, id: &str, decision: PermissionDecision) -> Result<Vec<InputAction>, PluginError> {
         let (options, cursor) = self
-            .asked
-            .iter()
-            .find(|d| d.id == id)
+            .tui
+            .asked(id)
             .map(|d| (d.options.clone(), d.cursor))
             .ok_or_else(|| error(ErrorKind::NotFound, format!("no dialog {id} was seen on screen")))?;
         let pick = |f: &dyn Fn(&str) -> bool| options.iter().position(|o| f(o)).map(|i| i + 1);

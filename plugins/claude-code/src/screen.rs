@@ -16,24 +16,7 @@
 //! The idle prompt is the input line (`> ` inside a box, or under a rule)
 //! near the bottom of the screen while no `esc to interrupt` status is shown.
 
-/// A permission dialog on screen.
-#[derive(Clone, Debug)]
-pub struct Dialog {
-    /// What is asked (header, details, question): equal for redraws of one
-    /// dialog.
-    pub key: String,
-    /// The permission id, given by the session when the dialog first shows.
-    pub id: String,
-    /// The tool the dialog names, when its header or question says.
-    pub tool: Option<String>,
-    /// One line saying what is asked.
-    pub description: String,
-    /// Option labels; option `n` is `options[n - 1]`.
-    pub options: Vec<String>,
-    /// For a cursor menu (options without digits, e.g. the folder-trust
-    /// dialog): the option the cursor is on. `None`: a digit answers.
-    pub cursor: Option<usize>,
-}
+pub use wasmux_sdk::tui::Dialog;
 
 /// What the screen shows.
 pub struct View {

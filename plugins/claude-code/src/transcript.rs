@@ -30,16 +30,7 @@ use wasmux_sdk::*;
 
 use crate::edits;
 
-/// Where the transcript says the conversation is.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Turn {
-    /// Nothing seen yet.
-    Unknown,
-    /// A turn runs; the tool in flight, if any.
-    Open(Option<String>),
-    /// The last turn ended (or was interrupted).
-    Closed,
-}
+pub use wasmux_sdk::tui::Turn;
 
 /// Token usage of one assistant message, held until the message is complete.
 struct Usage {

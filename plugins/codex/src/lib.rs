@@ -29,9 +29,9 @@ mod screen;
 #[cfg(test)]
 mod tests;
 
-use rollout::{Rollout, Turn};
-use screen::Dialog;
+use rollout::Rollout;
 use wasmux_sdk::dialogs::is_always;
+use wasmux_sdk::tui::{Tui, Turn};
 use wasmux_sdk::*;
 
 struct Codex;
@@ -42,149 +42,38 @@ impl Provider for Codex {
     fn launch(req: LaunchRequest) -> Result<LaunchSpec, PluginError> {
         let program = config::get("command").unwrap_or_else(|| "codex".into());
         let mut command = vec![program];
-        command.extend(req.args);
+        command.extend(req.args.iter().cloned());
         let mut spec = launch_spec(command);
         // CODEX_HOME moves `~/.codex`; the operator must allow it in
         // `sessions.transcript_roots`.
-        let home = req
-            .env
-            .iter()
-            .find(|(k, _)| k == "CODEX_HOME")
-            .map(|(_, v)| v.trim_end_matches('/').to_string())
-            .unwrap_or_else(|| "~/.codex".into());
+        let home = env_dir(&req, "CODEX_HOME", "~/.codex");
         spec.transcript = Some(TranscriptSpec {
             pattern: format!("{home}/sessions/*/*/*/rollout-*.jsonl"),
         });
-        spec.screen_poll_ms = config::get("screen_poll_ms")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(250);
+        spec.screen_poll_ms = screen_poll_ms(250);
         Ok(spec)
     }
 }
 
-/// The state the provider reports, without its source.
-#[derive(Clone, Debug, PartialEq)]
-enum Phase {
-    Idle,
-    Working,
-    Waiting,
-}
-
-/// Per-session state: the rollout parser, the approval prompt on screen,
-/// and the last state reported.
+/// Per-session state: the rollout parser and what the screen showed.
 struct CodexSession {
     rollout: Rollout,
-    dialog: Option<Dialog>,
-    /// The idle composer has been on screen (the TUI finished starting).
-    ready: bool,
-    shown: Option<(Phase, Option<String>)>,
-    /// Prompts asked, newest last, to answer by id.
-    asked: Vec<Dialog>,
-    /// Salts permission ids (unique per session launch).
-    nonce: String,
-    /// Prompts seen so far (the id's counter).
-    seen: u64,
-    /// The prompt the agent went on from while it was still on screen.
-    answered: Option<String>,
-}
-
-/// How many answered-or-pending prompts are remembered.
-const ASKED_KEPT: usize = 32;
-
-impl CodexSession {
-    /// The state the signals add up to, if any is known yet.
-    fn wanted(&self) -> Option<(Phase, Option<String>)> {
-        if let Some(d) = &self.dialog {
-            return Some((Phase::Waiting, d.tool.clone()));
-        }
-        match &self.rollout.turn {
-            Turn::Open(tool) => Some((Phase::Working, tool.clone())),
-            Turn::Closed => Some((Phase::Idle, None)),
-            Turn::Unknown => self.ready.then_some((Phase::Idle, None)),
-        }
-    }
-
-    /// Put the state into `u` if it changed, decided by `source`.
-    fn report(&mut self, u: &mut Update, source: StateSource) {
-        let Some(want) = self.wanted() else { return };
-        if self.shown.as_ref() == Some(&want) {
-            return;
-        }
-        let state = match want.0 {
-            Phase::Idle => AgentState::Idle,
-            Phase::Working => AgentState::Working,
-            Phase::Waiting => AgentState::WaitingPermission,
-        };
-        u.state = Some(StateChange {
-            state,
-            source,
-            tool: want.1.clone(),
-        });
-        self.shown = Some(want);
-    }
-
-    /// An approval prompt appeared: ask for permission (once per prompt).
-    fn ask(&mut self, mut d: Dialog, u: &mut Update) {
-        if self.answered.as_ref() == Some(&d.key) {
-            // Still drawn after the agent went on: not asked again.
-            return;
-        }
-        if self.dialog.as_ref().is_some_and(|cur| cur.key == d.key) {
-            return;
-        }
-        // Content hashes repeat across turns and sessions: salt each new
-        // prompt with this launch's nonce and a counter.
-        self.seen += 1;
-        d.id = wasmux_sdk::dialogs::dialog_id(&d.key, &format!("{}-{}", self.nonce, self.seen));
-        if let Some(tool) = self.rollout.pending_tool() {
-            d.tool = Some(tool.to_string());
-        }
-        let tool = d.tool.clone().unwrap_or_else(|| "unknown".into());
-        d.tool = Some(tool.clone());
-        u.events.push(AgentEvent::PermissionRequest(PermissionRequest {
-            permission_id: d.id.clone(),
-            tool_name: tool,
-            description: d.description.clone(),
-            options: d.options.clone(),
-        }));
-        self.asked.retain(|a| a.id != d.id);
-        self.asked.push(d.clone());
-        if self.asked.len() > ASKED_KEPT {
-            self.asked.remove(0);
-        }
-        self.dialog = Some(d);
-    }
+    tui: Tui,
 }
 
 impl ProviderSession for CodexSession {
     fn new(req: LaunchRequest) -> Self {
         CodexSession {
             rollout: Rollout::new(&req.cwd),
-            dialog: None,
-            ready: false,
-            shown: None,
-            asked: Vec::new(),
-            nonce: wasmux_sdk::dialogs::launch_nonce(&req.session_uuid),
-            seen: 0,
-            answered: None,
+            tui: Tui::new(&req.session_uuid),
         }
     }
 
     fn feed_transcript(&mut self, line: &str) -> Update {
         let mut u = empty_update();
         self.rollout.feed(line, &mut u.events);
-        // The agent went on (a tool ran, the turn ended): the dialog was
-        // answered, even if no screen without it was captured yet.
-        let moved_on = u.events.iter().any(|e| {
-            matches!(
-                e,
-                AgentEvent::ToolResult(_) | AgentEvent::TaskComplete(_) | AgentEvent::TurnAborted
-            )
-        });
-        if moved_on && let Some(d) = self.dialog.take() {
-            self.answered = Some(d.key);
-        }
-        self.report(&mut u, StateSource::Transcript);
+        self.tui.after_record(&u);
+        self.tui.report(&self.rollout.turn, &mut u, StateSource::Transcript);
         u
     }
 
@@ -193,27 +82,21 @@ impl ProviderSession for CodexSession {
         let view = screen::read(&screen.lines);
         // Before the composer was ever seen, any numbered choice is a
         // popup for a person: the queue must not type into it.
-        let starting = !self.ready && self.rollout.turn == Turn::Unknown;
+        let starting = !self.tui.ready && self.rollout.turn == Turn::Unknown;
         let dialog = view
             .dialog
             .or_else(|| starting.then(|| screen::find_choice(&screen.lines)).flatten());
-        match dialog {
-            Some(d) => self.ask(d, &mut u),
-            None => {
-                self.dialog = None;
-                self.answered = None;
-            }
-        }
+        self.tui.on_screen(dialog, self.rollout.pending_tool(), &mut u);
         if view.idle {
             match self.rollout.turn {
-                Turn::Unknown => self.ready = true,
+                Turn::Unknown => self.tui.ready = true,
                 Turn::Open(_) => {
                     self.rollout.close_from_screen(&mut u.events);
                 }
                 Turn::Closed => {}
             }
         }
-        self.report(&mut u, StateSource::Screen);
+        self.tui.report(&self.rollout.turn, &mut u, StateSource::Screen);
         u
     }
 
@@ -239,27 +122,19 @@ impl ProviderSession for CodexSession {
     }
 
     fn encode_permission(&mut self, id: &str, decision: PermissionDecision) -> Result<Vec<InputAction>, PluginError> {
-        let options = self
-            .asked
-            .iter()
-            .find(|d| d.id == id)
-            .map(|d| d.options.clone())
-            .ok_or_else(|| {
-                error(
-                    ErrorKind::NotFound,
-                    format!("no approval prompt {id} was seen on screen"),
-                )
-            })?;
+        let options = self.tui.asked(id).map(|d| d.options.clone()).ok_or_else(|| {
+            error(
+                ErrorKind::NotFound,
+                format!("no approval prompt {id} was seen on screen"),
+            )
+        })?;
         let pick = |f: &dyn Fn(&str) -> bool| options.iter().position(|o| f(o));
         let chosen = match decision {
             PermissionDecision::Allow => Some(0),
             PermissionDecision::Always => pick(&|o| o.starts_with("Yes") && is_always(o)),
             PermissionDecision::Deny => pick(&|o| o.starts_with("No")).or_else(|| {
                 // A popup without a "No" (tool `dialog`): its last choice.
-                let popup = self
-                    .asked
-                    .iter()
-                    .any(|d| d.id == id && d.tool.as_deref() == Some("dialog"));
+                let popup = self.tui.asked(id).is_some_and(|d| d.tool.as_deref() == Some("dialog"));
                 popup.then(|| options.len() - 1)
             }),
             PermissionDecision::Other(o) => {

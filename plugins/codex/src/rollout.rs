@@ -26,16 +26,7 @@ use wasmux_sdk::*;
 
 use crate::patch;
 
-/// Where the rollout says the conversation is.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Turn {
-    /// Nothing seen yet.
-    Unknown,
-    /// A turn runs; the tool in flight, if any.
-    Open(Option<String>),
-    /// The last turn ended (or was aborted).
-    Closed,
-}
+pub use wasmux_sdk::tui::Turn;
 
 /// A tool call waiting for its output; `patch` when it applies one.
 struct PendingTool {

@@ -21,21 +21,7 @@
 //! names its shortcut key in parentheses. The composer (`› Ask Codex to do
 //! anything`) near the bottom with no `esc to interrupt` status means idle.
 
-/// An approval prompt on screen.
-#[derive(Clone, Debug)]
-pub struct Dialog {
-    /// What is asked (question and details): equal for redraws of one
-    /// prompt.
-    pub key: String,
-    /// The permission id, given by the session when the prompt first shows.
-    pub id: String,
-    /// The tool the question implies (`shell` or `apply_patch`), if any.
-    pub tool: Option<String>,
-    /// One line saying what is asked.
-    pub description: String,
-    /// Option labels; option `n` is `options[n - 1]`.
-    pub options: Vec<String>,
-}
+pub use wasmux_sdk::tui::Dialog;
 
 /// What the screen shows.
 pub struct View {
@@ -93,6 +79,7 @@ pub fn find_choice(lines: &[String]) -> Option<Dialog> {
         tool: Some("dialog".into()),
         description: if text.is_empty() { options.join(" / ") } else { text },
         options,
+        cursor: None,
     })
 }
 
@@ -141,5 +128,6 @@ fn find_dialog(plain: &[&str]) -> Option<Dialog> {
         tool,
         description,
         options,
+        cursor: None,
     })
 }

@@ -3,14 +3,14 @@
 use serde_json::{Value, json};
 use wasmux_sdk::*;
 
-use crate::session::{PiSession, READY_PROBE_ID, set_state};
+use crate::session::{PiSession, READY_PROBE_ID};
 
 /// Interpret one JSON line pi printed.
 pub fn on_line(s: &mut PiSession, v: &Value) -> Update {
     let mut u = empty_update();
     let kind = v["type"].as_str().unwrap_or_default();
     if kind != "response" && kind != "extension_ui_request" && std::mem::take(&mut s.waiting) {
-        set_state(&mut u, AgentState::Working, None);
+        set_state(&mut u, AgentState::Working, StateSource::Protocol, None);
     }
     match kind {
         "response" => response(s, v, &mut u),
@@ -20,7 +20,7 @@ pub fn on_line(s: &mut PiSession, v: &Value) -> Update {
             s.failed = None;
             s.streamed.clear();
             u.events.push(AgentEvent::TaskStarted);
-            set_state(&mut u, AgentState::Working, None);
+            set_state(&mut u, AgentState::Working, StateSource::Protocol, None);
         }
         "message_end" => assistant_message(s, &v["message"], &mut u),
         "tool_execution_start" => {
@@ -30,7 +30,7 @@ pub fn on_line(s: &mut PiSession, v: &Value) -> Update {
                 name: name.clone(),
                 input: v["args"].to_string(),
             }));
-            set_state(&mut u, AgentState::Working, Some(name));
+            set_state(&mut u, AgentState::Working, StateSource::Protocol, Some(name));
         }
         "tool_execution_update" => tool_progress(s, v, &mut u),
         "tool_execution_end" => {
@@ -41,7 +41,7 @@ pub fn on_line(s: &mut PiSession, v: &Value) -> Update {
                 output: result_output(&v["result"]),
                 is_error: v["isError"].as_bool().unwrap_or(false),
             }));
-            set_state(&mut u, AgentState::Working, None);
+            set_state(&mut u, AgentState::Working, StateSource::Protocol, None);
         }
         "agent_end" => {
             s.running = false;
@@ -54,7 +54,7 @@ pub fn on_line(s: &mut PiSession, v: &Value) -> Update {
                 }));
             }
             s.aborted = false;
-            set_state(&mut u, AgentState::Idle, None);
+            set_state(&mut u, AgentState::Idle, StateSource::Protocol, None);
         }
         "auto_compaction_start" | "auto_compaction_end" | "auto_retry_start" | "auto_retry_end" | "extension_error" => {
             extension(&mut u, kind, v.clone())
@@ -93,7 +93,7 @@ fn response(s: &mut PiSession, v: &Value, u: &mut Update) {
                 exit_code: None,
                 summary: Some(format!("error: {message}")),
             }));
-            set_state(u, AgentState::Idle, None);
+            set_state(u, AgentState::Idle, StateSource::Protocol, None);
         }
         return;
     }
@@ -104,7 +104,7 @@ fn response(s: &mut PiSession, v: &Value, u: &mut Update) {
         } else {
             AgentState::Idle
         };
-        set_state(u, now, None);
+        set_state(u, now, StateSource::Protocol, None);
     }
 }
 

@@ -7,11 +7,6 @@ use wasmux_sdk::*;
 
 use crate::ui::Dialog;
 
-/// What `wasmux bridge` prints on the pane when it starts an agent; seeing it
-/// means a new pi process is up (first start or a reset) and is the cue for
-/// the readiness probe.
-const BRIDGE_BANNER: &[u8] = b"wasmux bridge: ";
-
 /// The `id` of the `get_state` command sent as a readiness probe.
 pub const READY_PROBE_ID: &str = "wasmux-ready";
 
@@ -33,15 +28,9 @@ pub struct PiSession {
     pub streamed: BTreeMap<String, usize>,
     /// Counter for command ids.
     next_id: u64,
-    /// The end of the previous pane chunk (the banner may straddle chunks).
-    pane_tail: Vec<u8>,
-}
-
-/// Set the update's state (source `protocol`).
-pub fn set_state(u: &mut Update, s: AgentState, tool: Option<String>) {
-    let mut change = state(s, StateSource::Protocol);
-    change.tool = tool;
-    u.state = Some(change);
+    /// Finds the bridge's banner: a new agent process is up (first start
+    /// or a reset).
+    banner: BannerWatch,
 }
 
 /// One command line for pi's stdin.
@@ -66,7 +55,7 @@ impl ProviderSession for PiSession {
             dialogs: BTreeMap::new(),
             streamed: BTreeMap::new(),
             next_id: 0,
-            pane_tail: Vec::new(),
+            banner: BannerWatch::default(),
         }
     }
 
@@ -75,17 +64,12 @@ impl ProviderSession for PiSession {
     /// session `idle`.
     fn feed_output(&mut self, data: &[u8]) -> Update {
         let mut u = empty_update();
-        let mut hay = std::mem::take(&mut self.pane_tail);
-        hay.extend_from_slice(data);
-        if hay.windows(BRIDGE_BANNER.len()).any(|w| w == BRIDGE_BANNER) {
+        if self.banner.seen(data) {
             self.running = false;
             self.dialogs.clear();
             u.actions
                 .push(command(json!({"id": READY_PROBE_ID, "type": "get_state"})));
-            set_state(&mut u, AgentState::Starting, None);
-        } else {
-            let keep = hay.len().min(BRIDGE_BANNER.len() - 1);
-            self.pane_tail = hay[hay.len() - keep..].to_vec();
+            set_state(&mut u, AgentState::Starting, StateSource::Protocol, None);
         }
         u
     }

@@ -9,7 +9,7 @@
 use serde_json::{Value, json};
 use wasmux_sdk::*;
 
-use crate::session::{PiSession, command, set_state};
+use crate::session::{PiSession, command};
 
 /// An open dialog.
 pub enum Dialog {
@@ -70,7 +70,12 @@ pub fn request(s: &mut PiSession, v: &Value, u: &mut Update) {
         options,
     }));
     s.waiting = true;
-    set_state(u, AgentState::WaitingPermission, Some(method.to_string()));
+    set_state(
+        u,
+        AgentState::WaitingPermission,
+        StateSource::Protocol,
+        Some(method.to_string()),
+    );
 }
 
 /// The option of `options` whose label starts with one of `words`.

@@ -64,6 +64,8 @@ pub mod dialogs;
 #[cfg(feature = "provider")]
 mod provider;
 #[cfg(feature = "provider")]
+pub mod tui;
+#[cfg(feature = "provider")]
 pub use provider::*;
 
 #[cfg(feature = "webhook")]

@@ -85,6 +85,56 @@ pub fn state(state: AgentState, source: StateSource) -> StateChange {
     }
 }
 
+/// Set the update's state to `state`, decided by `source`, with the tool in
+/// flight.
+pub fn set_state(u: &mut Update, state: AgentState, source: StateSource, tool: Option<String>) {
+    u.state = Some(StateChange { state, source, tool });
+}
+
+/// The line the host's bridge prints when it starts a new agent process.
+pub const BRIDGE_BANNER: &[u8] = b"wasmux bridge: ";
+
+/// Finds [`BRIDGE_BANNER`] in pane output, which may split it across chunks.
+#[derive(Default)]
+pub struct BannerWatch {
+    /// The end of the previous chunk, shorter than the banner.
+    tail: Vec<u8>,
+}
+
+impl BannerWatch {
+    /// Whether `data`, read after the chunks fed before, completes the
+    /// banner.
+    pub fn seen(&mut self, data: &[u8]) -> bool {
+        let mut hay = std::mem::take(&mut self.tail);
+        hay.extend_from_slice(data);
+        if hay.windows(BRIDGE_BANNER.len()).any(|w| w == BRIDGE_BANNER) {
+            return true;
+        }
+        let keep = hay.len().min(BRIDGE_BANNER.len() - 1);
+        self.tail = hay[hay.len() - keep..].to_vec();
+        false
+    }
+}
+
+/// The directory `var` names in the session's environment (without a
+/// trailing `/`), else `default`: where an agent CLI keeps its state
+/// (`CLAUDE_CONFIG_DIR`, `CODEX_HOME`).
+pub fn env_dir(req: &LaunchRequest, var: &str, default: &str) -> String {
+    req.env
+        .iter()
+        .find(|(k, _)| k == var)
+        .map(|(_, v)| v.trim_end_matches('/').to_string())
+        .unwrap_or_else(|| default.into())
+}
+
+/// The screen poll period: the plugin's `screen_poll_ms` setting, else
+/// `default`.
+pub fn screen_poll_ms(default: u32) -> u32 {
+    config::get("screen_poll_ms")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// A launch spec running `command` with nothing else set.
 pub fn launch_spec(command: Vec<String>) -> LaunchSpec {
     LaunchSpec {

@@ -4,7 +4,8 @@ use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use wasmux_testkit::model_stub::{Reply, Request};
 
-use super::{Cli, LONG, Rig, last_turn, of, rig, types};
+use super::scenarios::*;
+use super::{Cli, Rig, last_turn, of, rig, types};
 
 /// The text of the last user message of an Anthropic request (its `text`
 /// blocks and string contents; tool results excluded).
@@ -102,14 +103,8 @@ async fn claude_code_real_cli_reaches_idle_and_a_tool_turn_returns_the_final_ans
 async fn edit_answered(r: &Rig, name: &str, decision: &str) -> Result<(Value, Value)> {
     r.start(name).await?;
     read_then_edit(r, "The greeting now says hello, world.");
-    let id = r.send(name, "Change the greeting to say hello, world").await?;
-    let pending = r.permission(name).await?;
-    let pid = pending["permissionId"].as_str().context("permissionId")?;
-    let url = format!("/sessions/{name}/permissions/{pid}");
-    let (status, body) = r.d.post(&url, json!({"decision": decision})).await?;
-    assert_eq!(status, 200, "{body}");
-    let done = r.done(name, &id).await?;
-    Ok((pending, done))
+    r.answered(name, "Change the greeting to say hello, world", decision)
+        .await
 }
 
 #[tokio::test]
@@ -118,27 +113,10 @@ async fn claude_code_real_cli_allowed_edit_is_applied_and_stored() -> Result<()>
     let (pending, done) = edit_answered(&r, "ccallow", "allow").await?;
     assert_eq!(pending["toolName"], "Edit", "{pending}");
     assert_eq!(done["status"], "done", "{done}\n{}", r.pane("ccallow"));
-    assert!(
-        done["response"]
-            .as_str()
-            .unwrap_or_default()
-            .ends_with("The greeting now says hello, world."),
-        "{done}"
-    );
+    assert_final_answer(&done, "The greeting now says hello, world.");
     let text = std::fs::read_to_string(r.project.join("hello.py"))?;
     assert_eq!(text, "print(\"hello, world\")\n");
-    let evs = r.events("ccallow").await?;
-    let edits = of(&evs, "file-edit");
-    assert_eq!(edits.len(), 1, "{:?}", types(&evs));
-    assert!(edits[0]["filePath"].as_str().unwrap_or_default().ends_with("hello.py"));
-    // Approved: the state leaves waiting-permission for good.
-    let states: Vec<&str> = of(&evs, "state").iter().filter_map(|e| e["value"].as_str()).collect();
-    let waiting = states
-        .iter()
-        .rposition(|s| *s == "waiting-permission")
-        .context("waiting")?;
-    assert_eq!(states.last(), Some(&"idle"), "{states:?}");
-    assert!(states[waiting + 1..].contains(&"working"), "{states:?}");
+    assert_approved_edit(&r.events("ccallow").await?)?;
     r.wait_state("ccallow", "idle").await?;
     Ok(())
 }
@@ -154,16 +132,7 @@ async fn claude_code_real_cli_denied_edit_stores_no_edit_and_no_successful_resul
     );
     r.wait_state("ccdeny", "idle").await?;
     let evs = r.events("ccdeny").await?;
-    assert!(of(&evs, "file-edit").is_empty(), "{evs:#?}");
-    let edit_call = of(&evs, "tool-call")
-        .into_iter()
-        .find(|e| e["name"] == "Edit")
-        .context("the Edit call")?
-        .clone();
-    let ok = of(&evs, "tool-result")
-        .into_iter()
-        .any(|e| e["callId"] == edit_call["callId"] && e["isError"] == false);
-    assert!(!ok, "a refused edit has no successful result: {evs:#?}");
+    assert_refused(&evs, "Edit")?;
     let resolved = of(&evs, "permission-resolved");
     assert_eq!(resolved.len(), 1);
     assert_eq!(resolved[0]["decision"], "deny");
@@ -171,36 +140,9 @@ async fn claude_code_real_cli_denied_edit_stores_no_edit_and_no_successful_resul
 }
 
 #[tokio::test]
-#[ignore = "open defect: Claude Code 2.1.332 ignores the Escape wasmux types while a reply streams; the turn is marked aborted but the reply completes"]
+
 async fn claude_code_real_cli_abort_during_a_streaming_reply() -> Result<()> {
-    let r = rig(Cli::Claude).await?;
-    r.start("ccabort").await?;
-    r.stub.push(
-        Reply::new(20, 30)
-            .then_text("Starting a long answer, ")
-            .then_hold()
-            .then_text("never seen."),
-    );
-    let id = r.send("ccabort", "Write a long essay").await?;
-    r.d.wait_for(LONG, "the reply to be streaming", || async {
-        Ok((r.stub.holding() == 1).then_some(()))
-    })
-    .await?;
-    let (status, body) = r.d.post("/sessions/ccabort/abort", json!({})).await?;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["aborted"], id.as_str(), "{body}");
-    let done = r.done("ccabort", &id).await?;
-    assert_eq!(done["status"], "aborted", "{done}");
-    r.stub.release();
-    r.wait_state("ccabort", "idle").await?;
-    // The next turn works and gets only its own answer.
-    r.stub.push(Reply::text("Short answer."));
-    let w = r.send_wait("ccabort", "Say something short").await?;
-    assert_eq!(w["status"], "done", "{w}");
-    assert_eq!(w["response"], "Short answer.", "{w}");
-    let calls = r.stub.model_calls();
-    assert_eq!(last_user_text(calls.last().context("a call")?), "Say something short");
-    Ok(())
+    abort_during_a_streaming_reply(Cli::Claude, "ccabort").await
 }
 
 #[tokio::test]
@@ -227,56 +169,15 @@ async fn claude_code_real_cli_abort_while_a_permission_dialog_is_open() -> Resul
         std::fs::read_to_string(r.project.join("hello.py"))?,
         "print(\"Hello\")\n"
     );
-    // Nothing was typed into the next prompt: the next call carries
-    // exactly the next message.
-    r.stub.clear();
-    r.stub.push(Reply::text("Hi there."));
-    let w = r.send_wait("ccpabort", "Say hi").await?;
-    assert_eq!(w["response"], "Hi there.", "{w}");
-    let calls = r.stub.model_calls();
-    assert_eq!(last_user_text(calls.last().context("a call")?), "Say hi");
-    Ok(())
+    r.next_turn_is_clean("ccpabort", "Say hi", "Hi there.").await
 }
 
 #[tokio::test]
-#[ignore = "open defect: after reset Claude Code (new --session-id) answers, but the daemon binds no tail to the new transcript"]
 async fn claude_code_real_cli_reset_then_a_turn() -> Result<()> {
-    let r = rig(Cli::Claude).await?;
-    r.start("ccreset").await?;
-    r.stub.push(Reply::text("First answer."));
-    let w = r.send_wait("ccreset", "First question").await?;
-    assert_eq!(w["response"], "First answer.", "{w}");
-    let (status, body) = r.d.post("/sessions/ccreset/reset", json!({})).await?;
-    assert_eq!(status, 200, "{body}");
-    r.wait_state("ccreset", "idle").await?;
-    r.stub.push(Reply::text("Second answer."));
-    let w = r.send_wait("ccreset", "Second question").await?;
-    assert_eq!(w["status"], "done", "{w}\n{}", r.pane("ccreset"));
-    assert_eq!(w["response"], "Second answer.", "{w}");
-    Ok(())
+    reset_then_a_turn(Cli::Claude, "ccreset").await
 }
 
 #[tokio::test]
 async fn claude_code_real_cli_two_sessions_back_to_back_bind_their_own_transcripts() -> Result<()> {
-    let r = rig(Cli::Claude).await?;
-    r.start("cca").await?;
-    r.stub.push(Reply::text("Answer for A."));
-    let a = r.send_wait("cca", "Question A").await?;
-    assert_eq!(a["response"], "Answer for A.", "{a}");
-    r.start("ccb").await?;
-    r.stub.push(Reply::text("Answer for B."));
-    let b = r.send_wait("ccb", "Question B").await?;
-    assert_eq!(b["response"], "Answer for B.", "{b}");
-    for (name, own, other) in [
-        ("cca", "Answer for A.", "Answer for B."),
-        ("ccb", "Answer for B.", "Answer for A."),
-    ] {
-        let evs = r.events(name).await?;
-        let msgs: Vec<&str> = of(&evs, "message")
-            .iter()
-            .filter_map(|e| e["message"].as_str())
-            .collect();
-        assert_eq!(msgs, [own], "{name}: {msgs:?} (not {other})");
-    }
-    Ok(())
+    two_sessions_back_to_back(Cli::Claude, "cca", "ccb").await
 }

@@ -8,6 +8,7 @@
 
 mod claude;
 mod codex;
+mod scenarios;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};

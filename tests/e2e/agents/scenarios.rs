@@ -1,0 +1,164 @@
+//! Scenarios every terminal agent has, run the same way against each real
+//! CLI; the per-CLI files script the model and name the tools.
+
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+use wasmux_testkit::model_stub::{Reply, Request};
+
+use super::{Cli, LONG, Rig, of, rig, types};
+
+impl Cli {
+    /// The text of the last user message of a model request in this CLI's
+    /// API dialect.
+    pub fn last_user_text(self, r: &Request) -> String {
+        match self {
+            Cli::Claude => super::claude::last_user_text(r),
+            Cli::Codex => super::codex::last_user_text(r),
+        }
+    }
+}
+
+impl Rig {
+    /// Send `prompt`, answer the permission request it raises with
+    /// `decision`: the pending request and the finished message.
+    pub async fn answered(&self, name: &str, prompt: &str, decision: &str) -> Result<(Value, Value)> {
+        let id = self.send(name, prompt).await?;
+        let pending = self.permission(name).await?;
+        let pid = pending["permissionId"].as_str().context("permissionId")?;
+        let url = format!("/sessions/{name}/permissions/{pid}");
+        let (status, body) = self.d.post(&url, json!({"decision": decision})).await?;
+        assert_eq!(status, 200, "{body}");
+        let done = self.done(name, &id).await?;
+        Ok((pending, done))
+    }
+
+    /// The next model call of `name` carries exactly `prompt` (nothing of an
+    /// earlier, interrupted turn was typed into it) and gets `answer`.
+    pub async fn next_turn_is_clean(&self, name: &str, prompt: &str, answer: &str) -> Result<()> {
+        self.stub.clear();
+        self.stub.push(Reply::text(answer));
+        let w = self.send_wait(name, prompt).await?;
+        let evs = self.events(name).await?;
+        let seen: Vec<String> = evs
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    e["type"],
+                    e.get("value").or(e.get("message")).unwrap_or(&Value::Null)
+                )
+            })
+            .collect();
+        assert_eq!(w["status"], "done", "{w}\n{}", self.pane(name));
+        assert_eq!(w["response"], answer, "{w}\n{seen:#?}");
+        let calls = self.stub.model_calls();
+        assert_eq!(self.cli.last_user_text(calls.last().context("a call")?), prompt);
+        Ok(())
+    }
+}
+
+/// The message's response ends with `answer` (the final text of the turn).
+pub fn assert_final_answer(done: &Value, answer: &str) {
+    assert!(
+        done["response"].as_str().unwrap_or_default().ends_with(answer),
+        "{done}"
+    );
+}
+
+/// An approved request: one `file-edit`, and the state left
+/// `waiting-permission` for `working`, then ended `idle`.
+pub fn assert_approved_edit(evs: &[Value]) -> Result<()> {
+    let edits = of(evs, "file-edit");
+    assert_eq!(edits.len(), 1, "{:?}", types(evs));
+    assert!(edits[0]["filePath"].as_str().unwrap_or_default().ends_with("hello.py"));
+    let states: Vec<&str> = of(evs, "state").iter().filter_map(|e| e["value"].as_str()).collect();
+    let waiting = states
+        .iter()
+        .rposition(|s| *s == "waiting-permission")
+        .context("waiting")?;
+    assert!(states[waiting + 1..].contains(&"working"), "{states:?}");
+    assert_eq!(states.last(), Some(&"idle"), "{states:?}");
+    Ok(())
+}
+
+/// A refused `tool` call: no `file-edit` and no successful result for it.
+pub fn assert_refused(evs: &[Value], tool: &str) -> Result<()> {
+    assert!(of(evs, "file-edit").is_empty(), "{evs:#?}");
+    let call = of(evs, "tool-call")
+        .into_iter()
+        .find(|e| e["name"] == tool)
+        .with_context(|| format!("the {tool} call"))?
+        .clone();
+    let ok = of(evs, "tool-result")
+        .into_iter()
+        .any(|e| e["callId"] == call["callId"] && e["isError"] == false);
+    assert!(!ok, "a refused {tool} has no successful result: {evs:#?}");
+    Ok(())
+}
+
+/// Abort while the model's reply streams: the message is aborted and the
+/// next turn gets only its own answer.
+pub async fn abort_during_a_streaming_reply(cli: Cli, name: &str) -> Result<()> {
+    let r = rig(cli).await?;
+    r.start(name).await?;
+    r.stub.push(
+        Reply::new(20, 30)
+            .then_text("Starting a long answer, ")
+            .then_hold()
+            .then_text("never seen."),
+    );
+    let id = r.send(name, "Write a long essay").await?;
+    r.d.wait_for(LONG, "the reply to be streaming", || async {
+        Ok((r.stub.holding() == 1).then_some(()))
+    })
+    .await?;
+    let (status, body) = r.d.post(&format!("/sessions/{name}/abort"), json!({})).await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["aborted"], id.as_str(), "{body}");
+    let done = r.done(name, &id).await?;
+    assert_eq!(done["status"], "aborted", "{done}");
+    r.stub.release();
+    r.wait_state(name, "idle").await?;
+    r.next_turn_is_clean(name, "Say something short", "Short answer.").await
+}
+
+/// A turn, `reset`, then a turn that gets its own answer.
+pub async fn reset_then_a_turn(cli: Cli, name: &str) -> Result<()> {
+    let r = rig(cli).await?;
+    r.start(name).await?;
+    r.stub.push(Reply::text("First answer."));
+    let w = r.send_wait(name, "First question").await?;
+    assert_eq!(w["response"], "First answer.", "{w}");
+    let (status, body) = r.d.post(&format!("/sessions/{name}/reset"), json!({})).await?;
+    assert_eq!(status, 200, "{body}");
+    r.wait_state(name, "idle").await?;
+    r.stub.push(Reply::text("Second answer."));
+    let w = r.send_wait(name, "Second question").await?;
+    assert_eq!(w["status"], "done", "{w}\n{}", r.pane(name));
+    assert_eq!(w["response"], "Second answer.", "{w}");
+    Ok(())
+}
+
+/// Two sessions started one after the other under one `HOME`: each stores
+/// only its own answer (each bound its own transcript).
+pub async fn two_sessions_back_to_back(cli: Cli, a: &str, b: &str) -> Result<()> {
+    let r = rig(cli).await?;
+    r.start(a).await?;
+    r.stub.push(Reply::text("Answer for A."));
+    let w = r.send_wait(a, "Question A").await?;
+    assert_eq!(w["response"], "Answer for A.", "{w}");
+    r.start(b).await?;
+    r.stub.push(Reply::text("Answer for B."));
+    let w = r.send_wait(b, "Question B").await?;
+    assert_eq!(w["status"], "done", "{w}\n{}", r.pane(b));
+    assert_eq!(w["response"], "Answer for B.", "{w}");
+    for (name, own) in [(a, "Answer for A."), (b, "Answer for B.")] {
+        let evs = r.events(name).await?;
+        let msgs: Vec<&str> = of(&evs, "message")
+            .iter()
+            .filter_map(|e| e["message"].as_str())
+            .collect();
+        assert_eq!(msgs, [own], "{name}: {msgs:?}");
+    }
+    Ok(())
+}
