@@ -6,6 +6,10 @@
 //! call with the same lock does nothing. Node.js and npm must be installed;
 //! without them the call fails with the install hint (the tests fail, they
 //! never skip).
+//!
+//! OpenCode is pinned as its `opencode-linux-x64` binary package (the
+//! `opencode-ai` wrapper's lock needs every platform's package, which the
+//! registry mirror here lacks), so these tests run on Linux x86-64.
 
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
@@ -47,8 +51,11 @@ pub fn pinned_version(package: &str) -> Result<String> {
         .with_context(|| format!("{package} is not in tests/agents/package-lock.json"))
 }
 
+/// The commands [`bin_dir`] provides.
+pub const PROGRAMS: [&str; 5] = ["claude", "codex", "gemini", "opencode", "pi"];
+
 /// `target/agent-clis/node_modules/.bin` with the pinned CLIs installed
-/// (`claude`, `codex`), installing them first if the lock file changed.
+/// ([`PROGRAMS`]), installing them first if the lock file changed.
 pub fn bin_dir() -> Result<PathBuf> {
     let _one = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
     let dir = install_dir();
@@ -90,9 +97,19 @@ pub fn bin_dir() -> Result<PathBuf> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    for program in ["claude", "codex"] {
+    // OpenCode's platform package ships the binary without a `bin` entry
+    // (its `opencode-ai` wrapper links it at postinstall).
+    let opencode = bin.join("opencode");
+    let _ = std::fs::remove_file(&opencode);
+    std::os::unix::fs::symlink("../opencode-linux-x64/bin/opencode", &opencode)
+        .context("linking node_modules/.bin/opencode")?;
+    for program in PROGRAMS {
         let path = bin.join(program);
-        let ok = Command::new(&path).arg("--version").output();
+        // A scratch HOME: some CLIs write their config dir on any start.
+        let ok = Command::new(&path)
+            .arg("--version")
+            .env("HOME", dir.join("version-home"))
+            .output();
         if !ok.as_ref().is_ok_and(|o| o.status.success()) {
             bail!("{} --version failed after npm ci: {ok:?}", path.display());
         }

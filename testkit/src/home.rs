@@ -21,6 +21,13 @@
 //! Claude Code 2.1.3xx starts in "auto mode" (permission prompts answered
 //! by a model) and offers to make it the default; sessions pass
 //! `--permission-mode default` to get the permission dialogs.
+//!
+//! * **Gemini CLI** reads `~/.gemini/settings.json` (API-key auth, the model
+//!   pinned) and `GEMINI_API_KEY` / `GOOGLE_GEMINI_BASE_URL`.
+//! * **OpenCode** reads `~/.config/opencode/opencode.json`: a custom
+//!   OpenAI-compatible provider at the stub, edits and commands asked for.
+//! * **pi** reads `~/.pi/agent/models.json` (a custom `openai-completions`
+//!   provider) and `settings.json` (the default provider and model).
 
 use anyhow::Result;
 use serde_json::json;
@@ -212,5 +219,39 @@ pub fn opencode_env() -> Vec<(String, String)> {
     ]
     .iter()
     .map(|k| (k.to_string(), "1".to_string()))
+    .collect()
+}
+
+/// pi's provider and model for the stub (`~/.pi/agent/models.json`).
+pub const PI_MODEL: &str = "stub-model";
+
+/// Write pi's `home/.pi/agent/models.json` (a custom `openai-completions`
+/// provider `stub` at the stub `url`) and `settings.json` (that provider and
+/// model as the defaults, install telemetry off).
+pub fn pi(home: &Path, url: &str) -> Result<()> {
+    let dir = home.join(".pi/agent");
+    std::fs::create_dir_all(&dir)?;
+    let models = json!({"providers": {"stub": {
+        "baseUrl": format!("{url}/v1"),
+        "api": "openai-completions",
+        "apiKey": "stub-key",
+        "compat": {"supportsDeveloperRole": false, "supportsReasoningEffort": false},
+        "models": [{"id": PI_MODEL, "name": "Stub Model"}],
+    }}});
+    std::fs::write(dir.join("models.json"), serde_json::to_string_pretty(&models)?)?;
+    let settings = json!({"defaultProvider": "stub", "defaultModel": PI_MODEL, "enableInstallTelemetry": false});
+    std::fs::write(dir.join("settings.json"), serde_json::to_string_pretty(&settings)?)?;
+    Ok(())
+}
+
+/// The environment a pi session needs: no start-up network calls.
+pub fn pi_env() -> Vec<(String, String)> {
+    [
+        ("PI_OFFLINE", "1"),
+        ("PI_TELEMETRY", "0"),
+        ("PI_SKIP_VERSION_CHECK", "1"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect()
 }

@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 
 use super::Agent;
 use super::launch::{LaunchContext, ResolvedLaunch};
+use super::tail::TailStart;
 use crate::events::{Event, StateInfo};
 use crate::plugins::provider_instance::{self, LaunchSpec, ProviderInstance};
 use crate::plugins::{Capability, Kind, LoadedPlugin, PluginError};
@@ -146,14 +147,19 @@ impl Agent {
             ))) as Arc<dyn super::actions::ProtocolSink>
         });
         let life = *self.life.borrow();
+        let start = |pattern: &str| match relaunched {
+            true => TailStart::relaunch(pattern),
+            false => TailStart::Resume,
+        };
         if let Some(pattern) = &launch.transcript {
-            tokio::spawn(self.clone().tail(pattern.clone(), false, life, relaunched));
+            tokio::spawn(self.clone().tail(pattern.clone(), false, life, start(pattern)));
         }
         if launch.bridge {
             let log = crate::bridge::protocol_log(&self.terminal.dir)
                 .to_string_lossy()
                 .into_owned();
-            tokio::spawn(self.clone().tail(log, true, life, relaunched));
+            let from = start(&log);
+            tokio::spawn(self.clone().tail(log, true, life, from));
         }
         self.perform_startup();
         self.wake.notify_one();

@@ -120,13 +120,41 @@ struct TailState {
     offset: u64,
 }
 
+/// Where a tail starts reading.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TailStart {
+    /// The launch that was running when the daemon stopped: where the
+    /// saved state says.
+    Resume,
+    /// A relaunch: the saved position is forgotten; a wildcard pattern
+    /// never goes back to a file an earlier launch read, and a fixed path
+    /// (one file for every launch, e.g. a bridge's `protocol.jsonl`) is
+    /// read from this offset, its length when the new agent started:
+    /// what it held is the earlier launch's.
+    Relaunch {
+        /// Length of a fixed path at the relaunch.
+        fixed_from: u64,
+    },
+}
+
+impl TailStart {
+    /// The start of a relaunch of `pattern`: a fixed path's current length.
+    pub fn relaunch(pattern: &str) -> TailStart {
+        let fixed_from = if pattern.contains('*') {
+            0
+        } else {
+            std::fs::metadata(crate::config::expand_home(pattern)).map_or(0, |m| m.len())
+        };
+        TailStart::Relaunch { fixed_from }
+    }
+}
+
 impl Agent {
     /// Tail `pattern` and feed each line to the provider (`protocol` picks
-    /// `feed-protocol` over `feed-transcript`) while launch `life` lasts.
-    /// After a relaunch (`fresh`), the saved position is forgotten and a
-    /// wildcard pattern never goes back to a file an earlier launch read
-    /// (a fixed path continues where it was).
-    pub async fn tail(self: Arc<Self>, pattern: String, protocol: bool, life: u64, fresh: bool) {
+    /// `feed-protocol` over `feed-transcript`) while launch `life` lasts,
+    /// starting as `start` says.
+    pub async fn tail(self: Arc<Self>, pattern: String, protocol: bool, life: u64, start: TailStart) {
+        let fresh = start != TailStart::Resume;
         let kind = if protocol { "protocol" } else { "transcript" };
         let state_file = self.terminal.dir.join(format!("tail-{kind}.json"));
         let mut roots: Vec<PathBuf> = self
@@ -149,8 +177,16 @@ impl Agent {
         // launch's (whose tail may still be finishing a write). So is a
         // state saved for another pattern (states of older versions name
         // none).
-        let mut state: TailState = if fresh {
-            TailState::default()
+        let mut state: TailState = if let TailStart::Relaunch { fixed_from } = start {
+            if pattern.contains('*') {
+                TailState::default()
+            } else {
+                TailState {
+                    pattern: pattern.clone(),
+                    path: Some(PathBuf::from(&pattern)).filter(|p| allowed(p, &roots)),
+                    offset: fixed_from,
+                }
+            }
         } else {
             std::fs::read(&state_file)
                 .ok()

@@ -34,8 +34,11 @@ pub fn tool_output(update: &Value) -> String {
     Value::String(text.join("\n")).to_string()
 }
 
+/// A file change: path, old text (none: a new file), new text.
+pub type Diff = (String, Option<String>, String);
+
 /// The `diff` items of a tool call's content: (path, oldText, newText).
-pub fn diffs(update: &Value) -> Vec<(String, Option<String>, String)> {
+pub fn diffs(update: &Value) -> Vec<Diff> {
     update["content"]
         .as_array()
         .into_iter()

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use wasmux_sdk::*;
 
-use crate::content::{block_text, diffs, tool_output, unified};
+use crate::content::{Diff, block_text, diffs, tool_output, unified};
 
 /// A tool call of this turn.
 struct Tool {
@@ -19,6 +19,9 @@ struct Tool {
     done: bool,
     /// The user refused its permission request.
     refused: bool,
+    /// The last `diff` content seen for it (OpenCode puts the diff only in
+    /// the permission request; its completion carries just a text).
+    diffs: Vec<Diff>,
 }
 
 /// How a turn ended.
@@ -140,9 +143,13 @@ impl Turn {
     pub fn announce(&mut self, call: &Value, u: &mut Update) {
         let id = string(&call["toolCallId"]);
         let title = call["title"].as_str();
+        let seen = diffs(call);
         if let Some(tool) = self.tools.get_mut(&id) {
             if let Some(t) = title {
                 tool.title = t.to_string();
+            }
+            if !seen.is_empty() {
+                tool.diffs = seen;
             }
             return;
         }
@@ -159,6 +166,7 @@ impl Turn {
             input: raw,
             done: false,
             refused: false,
+            diffs: seen,
         };
         self.tools.insert(id, tool);
         set_state(u, AgentState::Working, StateSource::Protocol, Some(title));
@@ -177,7 +185,13 @@ impl Turn {
                     return;
                 }
                 tool.done = true;
-                for (path, old, new) in diffs(update) {
+                // A completed call applied the diff it was announced (or
+                // asked permission) with, unless it reports its own.
+                let mut applied = diffs(update);
+                if applied.is_empty() && status == "completed" {
+                    applied = std::mem::take(&mut tool.diffs);
+                }
+                for (path, old, new) in applied {
                     u.events.push(AgentEvent::FileEdit(FileEdit {
                         description: format!("{title}: {}", if old.is_some() { "edited" } else { "created" }),
                         diff: Some(unified(&path, old.as_deref(), &new)),
@@ -243,5 +257,58 @@ impl Turn {
         });
         *self = Turn::default();
         set_state(u, AgentState::Idle, StateSource::Protocol, None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn edits(u: &Update) -> Vec<String> {
+        u.events
+            .iter()
+            .filter_map(|e| match e {
+                AgentEvent::FileEdit(f) => Some(f.file_path.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// OpenCode 1.18: the diff comes only with the permission request's
+    /// `toolCall`; the completion carries a text.
+    fn asked_with_a_diff(turn: &mut Turn, u: &mut Update) {
+        turn.update(
+            &json!({"sessionUpdate": "tool_call", "toolCallId": "c1", "title": "write", "status": "pending"}),
+            u,
+        );
+        turn.announce(
+            &json!({"toolCallId": "c1", "title": "/p/hello.py",
+                "content": [{"type": "diff", "path": "/p/hello.py", "oldText": "a\n", "newText": "b\n"}]}),
+            u,
+        );
+    }
+
+    #[test]
+    fn a_completed_call_publishes_the_diff_it_asked_permission_with() {
+        let (mut turn, mut u) = (Turn::default(), empty_update());
+        asked_with_a_diff(&mut turn, &mut u);
+        turn.update(
+            &json!({"sessionUpdate": "tool_call_update", "toolCallId": "c1", "status": "completed",
+                "content": [{"type": "content", "content": {"type": "text", "text": "Wrote file successfully."}}]}),
+            &mut u,
+        );
+        assert_eq!(edits(&u), ["/p/hello.py"]);
+    }
+
+    #[test]
+    fn a_failed_call_publishes_no_diff_it_only_asked_with() {
+        let (mut turn, mut u) = (Turn::default(), empty_update());
+        asked_with_a_diff(&mut turn, &mut u);
+        turn.update(
+            &json!({"sessionUpdate": "tool_call_update", "toolCallId": "c1", "status": "failed"}),
+            &mut u,
+        );
+        assert!(edits(&u).is_empty());
     }
 }

@@ -140,36 +140,13 @@ async fn claude_code_real_cli_denied_edit_stores_no_edit_and_no_successful_resul
 }
 
 #[tokio::test]
-
 async fn claude_code_real_cli_abort_during_a_streaming_reply() -> Result<()> {
     abort_during_a_streaming_reply(Cli::Claude, "ccabort").await
 }
 
 #[tokio::test]
 async fn claude_code_real_cli_abort_while_a_permission_dialog_is_open() -> Result<()> {
-    let r = rig(Cli::Claude).await?;
-    r.start("ccpabort").await?;
-    read_then_edit(&r, "unused");
-    let id = r.send("ccpabort", "Change the greeting to say hello, world").await?;
-    let pending = r.permission("ccpabort").await?;
-    let pid = pending["permissionId"].as_str().context("permissionId")?.to_string();
-    let (status, body) = r.d.post("/sessions/ccpabort/abort", json!({})).await?;
-    assert_eq!(status, 200, "{body}");
-    let done = r.done("ccpabort", &id).await?;
-    assert_eq!(done["status"], "aborted", "{done}");
-    let url = format!("/sessions/ccpabort/permissions/{pid}");
-    let (status, body) = r.d.post(&url, json!({"decision": "allow"})).await?;
-    assert_eq!(status, 409, "{body}");
-    let evs = r.events("ccpabort").await?;
-    let resolved = of(&evs, "permission-resolved");
-    assert_eq!(resolved.len(), 1, "{evs:#?}");
-    assert_eq!(resolved[0]["decision"], "cancelled");
-    r.wait_state("ccpabort", "idle").await?;
-    assert_eq!(
-        std::fs::read_to_string(r.project.join("hello.py"))?,
-        "print(\"Hello\")\n"
-    );
-    r.next_turn_is_clean("ccpabort", "Say hi", "Hi there.").await
+    abort_while_a_permission_dialog_is_open(Cli::Claude, "ccpabort", |r| read_then_edit(r, "unused")).await
 }
 
 #[tokio::test]

@@ -139,3 +139,8 @@ async fn codex_real_cli_reset_then_a_turn() -> Result<()> {
 async fn codex_real_cli_two_sessions_back_to_back_bind_their_own_rollouts() -> Result<()> {
     two_sessions_back_to_back(Cli::Codex, "cxa", "cxb").await
 }
+
+#[tokio::test]
+async fn codex_real_cli_abort_while_a_permission_dialog_is_open() -> Result<()> {
+    abort_while_a_permission_dialog_is_open(Cli::Codex, "cxpabort", |r| patch_then(r, "unused")).await
+}

@@ -1,13 +1,16 @@
 //! The providers against the **real** agent CLIs: the pinned
-//! `@anthropic-ai/claude-code` and `@openai/codex` (`tests/agents/`,
+//! `@anthropic-ai/claude-code`, `@openai/codex`, `@google/gemini-cli`,
+//! OpenCode and `@mariozechner/pi-coding-agent` (`tests/agents/`,
 //! installed under `target/agent-clis` by `wasmux_testkit::agent_clis`) run
 //! in real wasmux sessions, their model API pointed at the scripted
 //! [`ModelStub`] on loopback, onboarding pre-answered in a per-test `HOME`
 //! (`wasmux_testkit::home`). Node.js and npm missing fail these tests with
 //! the install hint.
 
+mod acp;
 mod claude;
 mod codex;
+mod pi;
 mod scenarios;
 
 use anyhow::{Context, Result, bail};
@@ -30,6 +33,12 @@ pub enum Cli {
     Claude,
     /// Codex (`codex`).
     Codex,
+    /// Gemini CLI (`gemini --acp`).
+    Gemini,
+    /// OpenCode (`opencode acp`).
+    OpenCode,
+    /// pi (`pi --mode rpc`).
+    Pi,
 }
 
 impl Cli {
@@ -37,6 +46,21 @@ impl Cli {
         match self {
             Cli::Claude => "claude-code",
             Cli::Codex => "codex",
+            Cli::Gemini => "gemini",
+            Cli::OpenCode => "opencode",
+            Cli::Pi => "pi",
+        }
+    }
+
+    /// The environment and arguments of a session talking to the stub at
+    /// `url`.
+    fn session_setup(self, url: &str) -> (Vec<(String, String)>, Vec<&'static str>) {
+        match self {
+            Cli::Claude => (home::claude_env(url), vec!["--permission-mode", "default"]),
+            Cli::Codex => (home::codex_env(), vec![]),
+            Cli::Gemini => (home::gemini_env(url), vec![]),
+            Cli::OpenCode => (home::opencode_env(), vec![]),
+            Cli::Pi => (home::pi_env(), vec![]),
         }
     }
 }
@@ -82,6 +106,9 @@ pub async fn rig_with(cli: Cli, trusted: bool) -> Result<Rig> {
             },
         )?,
         Cli::Codex => home::codex(&h.join(".codex"), &stub.url(), &trusted_dirs)?,
+        Cli::Gemini => home::gemini(h)?,
+        Cli::OpenCode => home::opencode(h, &stub.url(), &agent_clis::pinned_version("opencode-linux-x64")?)?,
+        Cli::Pi => home::pi(h, &stub.url())?,
     }
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
     let hs = h.display();
@@ -101,10 +128,7 @@ pub async fn rig_with(cli: Cli, trusted: bool) -> Result<Rig> {
 impl Rig {
     /// The session body for `name` (the CLI's env and args).
     pub fn session_body(&self, name: &str) -> Value {
-        let (env, args): (Vec<(String, String)>, Vec<&str>) = match self.cli {
-            Cli::Claude => (home::claude_env(&self.stub.url()), vec!["--permission-mode", "default"]),
-            Cli::Codex => (home::codex_env(), vec![]),
-        };
+        let (env, args) = self.cli.session_setup(&self.stub.url());
         let env: serde_json::Map<String, Value> = env.into_iter().map(|(k, v)| (k, json!(v))).collect();
         json!({"name": name, "provider": self.cli.provider(), "cwd": self.project, "env": env, "args": args,
             "cols": 120, "rows": 40})

@@ -14,6 +14,8 @@ impl Cli {
         match self {
             Cli::Claude => super::claude::last_user_text(r),
             Cli::Codex => super::codex::last_user_text(r),
+            Cli::Gemini => super::acp::gemini_last_user_text(r),
+            Cli::OpenCode | Cli::Pi => super::acp::chat_last_user_text(r),
         }
     }
 }
@@ -161,4 +163,34 @@ pub async fn two_sessions_back_to_back(cli: Cli, a: &str, b: &str) -> Result<()>
         assert_eq!(msgs, [own], "{name}: {msgs:?}");
     }
     Ok(())
+}
+
+/// Abort while a permission dialog is open: the message is aborted, the
+/// request is resolved `cancelled`, a later answer gets 409, the file is
+/// untouched and the next turn gets only its own prompt. `script` queues
+/// the model's edit of `hello.py`.
+pub async fn abort_while_a_permission_dialog_is_open(cli: Cli, name: &str, script: impl Fn(&Rig)) -> Result<()> {
+    let r = rig(cli).await?;
+    r.start(name).await?;
+    script(&r);
+    let id = r.send(name, "Change the greeting to say hello, world").await?;
+    let pending = r.permission(name).await?;
+    let pid = pending["permissionId"].as_str().context("permissionId")?.to_string();
+    let (status, body) = r.d.post(&format!("/sessions/{name}/abort"), json!({})).await?;
+    assert_eq!(status, 200, "{body}");
+    let done = r.done(name, &id).await?;
+    assert_eq!(done["status"], "aborted", "{done}");
+    let url = format!("/sessions/{name}/permissions/{pid}");
+    let (status, body) = r.d.post(&url, json!({"decision": "allow"})).await?;
+    assert_eq!(status, 409, "{body}");
+    let evs = r.events(name).await?;
+    let resolved = of(&evs, "permission-resolved");
+    assert_eq!(resolved.len(), 1, "{evs:#?}");
+    assert_eq!(resolved[0]["decision"], "cancelled");
+    r.wait_state(name, "idle").await?;
+    assert_eq!(
+        std::fs::read_to_string(r.project.join("hello.py"))?,
+        "print(\"Hello\")\n"
+    );
+    r.next_turn_is_clean(name, "Say hi", "Hi there.").await
 }

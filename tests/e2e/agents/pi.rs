@@ -1,0 +1,96 @@
+//! The `pi` provider against the real pi coding agent (`pi --mode rpc`),
+//! its model a custom `openai-completions` provider at the stub.
+
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+use wasmux_testkit::model_stub::Reply;
+
+use super::acp::chat_last_user_text;
+use super::scenarios::*;
+use super::{Cli, LONG, last_turn, of, rig, types};
+
+#[tokio::test]
+async fn pi_real_cli_reaches_idle_and_a_tool_turn_returns_the_final_answer() -> Result<()> {
+    let r = rig(Cli::Pi).await?;
+    r.start("pi").await?;
+    r.stub.push(
+        Reply::new(30, 20)
+            .then_text("Looking.")
+            .then_tool("bash", json!({"command": "cat hello.py"})),
+    );
+    r.stub.push(Reply::new(60, 40).then_text("It prints Hello."));
+    let w = r.send_wait("pi", "What does this project do?").await?;
+    assert_eq!(w["status"], "done", "{w}\n{}", r.pane("pi"));
+    assert_final_answer(&w, "It prints Hello.");
+    let history = r.history("pi").await?;
+    assert_eq!(history.last().context("history")?["response"], w["response"]);
+    let evs = r.events("pi").await?;
+    let turn = last_turn(&evs);
+    let call = of(turn, "tool-call")
+        .into_iter()
+        .find(|e| e["name"] == "bash")
+        .context("the bash call")?
+        .clone();
+    let result = of(turn, "tool-result")
+        .into_iter()
+        .find(|e| e["callId"] == call["callId"])
+        .context("its result")?;
+    assert_eq!(result["isError"], false, "{result}");
+    assert!(result["output"].to_string().contains("print"), "{result}");
+    let counts: Vec<(u64, u64)> = of(turn, "token-count")
+        .iter()
+        .map(|e| (e["input"].as_u64().unwrap_or(0), e["output"].as_u64().unwrap_or(0)))
+        .collect();
+    assert_eq!(
+        counts,
+        [(30, 20), (60, 40)],
+        "one token count per model call: {:?}",
+        types(turn)
+    );
+    let calls = r.stub.model_calls();
+    assert_eq!(calls.len(), 2, "model calls");
+    assert_eq!(chat_last_user_text(&calls[0]), "What does this project do?");
+    r.wait_state("pi", "idle").await
+}
+
+#[tokio::test]
+async fn pi_real_cli_steer_reaches_the_running_turn() -> Result<()> {
+    let r = rig(Cli::Pi).await?;
+    r.start("pist").await?;
+    r.stub.push(
+        Reply::new(30, 20)
+            .then_text("Looking.")
+            .then_hold()
+            .then_tool("bash", json!({"command": "cat hello.py"})),
+    );
+    r.stub.push(Reply::new(60, 40).then_text("Steered answer."));
+    let id = r.send("pist", "What does this project do?").await?;
+    r.d.wait_for(LONG, "the reply to be streaming", || async {
+        Ok((r.stub.holding() == 1).then_some(()))
+    })
+    .await?;
+    let (status, s) =
+        r.d.post("/sessions/pist/steer", json!({"text": "mind the tests"}))
+            .await?;
+    assert_eq!((status.as_u16(), s["mode"].as_str()), (200, Some("steer")), "{s}");
+    r.stub.release();
+    let done = r.done("pist", &id).await?;
+    assert_eq!(done["status"], "done", "{done}\n{}", r.pane("pist"));
+    let calls = r.stub.model_calls();
+    assert_eq!(calls.len(), 2, "model calls");
+    assert_eq!(chat_last_user_text(&calls[1]), "mind the tests", "{:#}", calls[1].body);
+    let evs = r.events("pist").await?;
+    let steers: Vec<&Value> = of(&evs, "steer");
+    assert_eq!(steers.len(), 1, "{:?}", types(&evs));
+    Ok(())
+}
+
+#[tokio::test]
+async fn pi_real_cli_abort_during_a_streaming_reply() -> Result<()> {
+    abort_during_a_streaming_reply(Cli::Pi, "piabort").await
+}
+
+#[tokio::test]
+async fn pi_real_cli_reset_then_a_turn() -> Result<()> {
+    reset_then_a_turn(Cli::Pi, "pireset").await
+}
