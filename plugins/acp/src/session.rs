@@ -173,6 +173,7 @@ impl AcpSession {
         self.asks.insert(permission_id, ask);
         u.events.push(AgentEvent::PermissionRequest(event));
         self.turn.waiting = true;
+        self.turn.asking = true;
         set_state(u, AgentState::WaitingPermission, StateSource::Protocol, Some(tool));
     }
 
@@ -300,6 +301,7 @@ impl ProviderSession for AcpSession {
     /// `cancelled` outcome (the protocol requires both).
     fn encode_interrupt(&mut self) -> Vec<InputAction> {
         self.queued.clear();
+        self.turn.asking = false;
         let mut actions: Vec<InputAction> = std::mem::take(&mut self.asks)
             .into_values()
             .map(|a| InputAction::Protocol(a.cancelled()))
@@ -331,6 +333,7 @@ impl ProviderSession for AcpSession {
             self.turn.refuse(&ask.call_id);
         }
         self.asks.remove(permission_id);
+        self.turn.asking = !self.asks.is_empty();
         Ok(vec![InputAction::Protocol(line)])
     }
 }

@@ -38,8 +38,12 @@ pub struct Turn {
     /// `task-started` was published and no end yet.
     pub active: bool,
     /// The last state published was `waiting-permission`: the next update
-    /// means the agent moved on.
+    /// after the answer means the agent moved on.
     pub waiting: bool,
+    /// A permission request is open: the state stays `waiting-permission`
+    /// whatever else the agent reports meanwhile (OpenCode sends an
+    /// `in_progress` update right after asking).
+    pub asking: bool,
     text: String,
     thought: String,
     tools: BTreeMap<String, Tool>,
@@ -55,7 +59,7 @@ impl Turn {
         if !self.active {
             self.active = true;
             u.events.push(AgentEvent::TaskStarted);
-            set_state(u, AgentState::Working, StateSource::Protocol, None);
+            self.working(u, None);
         }
     }
 
@@ -70,6 +74,14 @@ impl Turn {
         let t = std::mem::take(&mut self.text);
         if !t.trim().is_empty() {
             u.events.push(AgentEvent::Message(t));
+        }
+    }
+
+    /// State `working` (with `tool` in flight), unless a permission
+    /// request is open.
+    fn working(&self, u: &mut Update, tool: Option<String>) {
+        if !self.asking {
+            set_state(u, AgentState::Working, StateSource::Protocol, tool);
         }
     }
 
@@ -91,8 +103,8 @@ impl Turn {
 
     /// One `session/update` notification's `update` object.
     pub fn update(&mut self, update: &Value, u: &mut Update) {
-        if std::mem::take(&mut self.waiting) {
-            set_state(u, AgentState::Working, StateSource::Protocol, None);
+        if !self.asking && std::mem::take(&mut self.waiting) {
+            self.working(u, None);
         }
         match update["sessionUpdate"].as_str().unwrap_or_default() {
             "agent_message_chunk" => {
@@ -169,7 +181,7 @@ impl Turn {
             diffs: seen,
         };
         self.tools.insert(id, tool);
-        set_state(u, AgentState::Working, StateSource::Protocol, Some(title));
+        self.working(u, Some(title));
     }
 
     /// A tool call's status: running sets the state; completed or failed
@@ -178,7 +190,7 @@ impl Turn {
         let id = string(&update["toolCallId"]);
         let title = self.tool_title(&id).unwrap_or_else(|| "tool".into());
         match update["status"].as_str() {
-            Some("in_progress") => set_state(u, AgentState::Working, StateSource::Protocol, Some(title)),
+            Some("in_progress") => self.working(u, Some(title)),
             Some(status @ ("completed" | "failed")) => {
                 let Some(tool) = self.tools.get_mut(&id) else { return };
                 if tool.done {
@@ -203,7 +215,7 @@ impl Turn {
                     output: tool_output(update),
                     is_error: status == "failed",
                 }));
-                set_state(u, AgentState::Working, StateSource::Protocol, None);
+                self.working(u, None);
             }
             _ => {}
         }
@@ -299,6 +311,26 @@ mod tests {
             &mut u,
         );
         assert_eq!(edits(&u), ["/p/hello.py"]);
+    }
+
+    fn working(u: &Update) -> bool {
+        u.state.as_ref().is_some_and(|s| matches!(s.state, AgentState::Working))
+    }
+
+    #[test]
+    fn an_open_permission_request_keeps_the_state_until_it_is_answered() {
+        let (mut turn, mut u) = (Turn::default(), empty_update());
+        asked_with_a_diff(&mut turn, &mut u);
+        turn.asking = true;
+        turn.waiting = true;
+        let mut during = empty_update();
+        let running = json!({"sessionUpdate": "tool_call_update", "toolCallId": "c1", "status": "in_progress"});
+        turn.update(&running, &mut during);
+        assert!(during.state.is_none(), "the state stays waiting-permission");
+        turn.asking = false;
+        let mut after = empty_update();
+        turn.update(&running, &mut after);
+        assert!(working(&after));
     }
 
     #[test]

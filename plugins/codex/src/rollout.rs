@@ -271,14 +271,16 @@ fn tool_output(output: &Value) -> (String, bool) {
 }
 
 /// Whether plain-text tool output reports a non-zero exit status, or that
-/// the user refused the call (`aborted by user after 3.2s`, Codex 0.17x).
+/// the user refused the call, in its header lines (Codex 0.17x: a patch's
+/// `aborted by user after 3.2s`; a command's `Wall time: 0.4 seconds`
+/// then `aborted by user`).
 fn text_failed(s: &str) -> bool {
-    let refused = s.trim_start().starts_with("aborted by user") || s.trim_start().starts_with("rejected by user");
-    refused
-        || s.lines().take(8).any(|l| {
-            let code = l
-                .strip_prefix("Process exited with code ")
-                .or_else(|| l.strip_prefix("Exit code: "));
-            code.and_then(|c| c.trim().parse::<i64>().ok()).is_some_and(|c| c != 0)
-        })
+    s.lines().take(8).any(|l| {
+        let l = l.trim_start();
+        let refused = l.starts_with("aborted by user") || l.starts_with("rejected by user");
+        let code = l
+            .strip_prefix("Process exited with code ")
+            .or_else(|| l.strip_prefix("Exit code: "));
+        refused || code.and_then(|c| c.trim().parse::<i64>().ok()).is_some_and(|c| c != 0)
+    })
 }

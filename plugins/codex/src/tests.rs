@@ -273,6 +273,26 @@ fn a_refused_patch_is_a_failed_result_and_no_edit() {
 }
 
 #[test]
+fn a_refused_command_is_a_failed_result() {
+    // Codex 0.171.0, an escalated `exec_command` answered "No".
+    let mut r = Rollout::new("/p");
+    let out = feed(
+        &mut r,
+        &[
+            ev(json!({"type": "task_started"})),
+            item(json!({"type": "function_call", "name": "exec_command", "call_id": "c1",
+                "arguments": "{\"cmd\":\"touch a\"}"})),
+            item(
+                json!({"type": "function_call_output", "call_id": "c1", "output": "Wall time: 0.4 seconds\naborted by user"}),
+            ),
+        ],
+    );
+    assert_eq!(kinds(&out), ["task-started", "tool-call", "tool-result"]);
+    let AgentEvent::ToolResult(t) = &out[2] else { panic!() };
+    assert!(t.is_error, "{t:?}");
+}
+
+#[test]
 fn a_justification_ending_in_a_question_mark_is_not_the_question() {
     let screen = lines(
         "› fix it\n\n  Would you like to run the following command?\n\n  Reason: Shall I create the file?\n\n  $ touch a\n\n› 1. Yes, proceed (y)\n  2. No, and tell Codex what to do differently (esc)\n",

@@ -204,3 +204,15 @@ async fn opencode_real_cli_abort_while_a_permission_dialog_is_open() -> Result<(
 async fn opencode_real_cli_reset_then_a_turn() -> Result<()> {
     reset_then_a_turn(Cli::OpenCode, "ocreset").await
 }
+
+#[tokio::test]
+async fn gemini_real_cli_shell_command_denied_allowed_and_always() -> Result<()> {
+    shell_command_permissions(Cli::Gemini, "gmsh", true).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn opencode_real_cli_shell_command_denied_allowed_and_always() -> Result<()> {
+    shell_command_permissions(Cli::OpenCode, "ocsh", true).await?;
+    Ok(())
+}

@@ -158,3 +158,19 @@ async fn claude_code_real_cli_reset_then_a_turn() -> Result<()> {
 async fn claude_code_real_cli_two_sessions_back_to_back_bind_their_own_transcripts() -> Result<()> {
     two_sessions_back_to_back(Cli::Claude, "cca", "ccb").await
 }
+
+#[tokio::test]
+async fn claude_code_real_cli_shell_command_denied_allowed_and_always() -> Result<()> {
+    // Claude Code 2.1.332 offers no "don't ask again for this command" for
+    // `touch` in the project: its always-option allows the folder
+    // ("Yes, and always allow access to <dir> from this project"), written
+    // for this session, and the command is asked for again.
+    let r = shell_command_permissions(Cli::Claude, "ccsh", false).await?;
+    let evs = r.events("ccsh").await?;
+    let decisions: Vec<&str> = of(&evs, "permission-resolved")
+        .iter()
+        .filter_map(|e| e["decision"].as_str())
+        .collect();
+    assert_eq!(decisions, ["deny", "allow", "always", "allow"]);
+    Ok(())
+}

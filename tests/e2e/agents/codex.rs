@@ -144,3 +144,9 @@ async fn codex_real_cli_two_sessions_back_to_back_bind_their_own_rollouts() -> R
 async fn codex_real_cli_abort_while_a_permission_dialog_is_open() -> Result<()> {
     abort_while_a_permission_dialog_is_open(Cli::Codex, "cxpabort", |r| patch_then(r, "unused")).await
 }
+
+#[tokio::test]
+async fn codex_real_cli_shell_command_denied_allowed_and_always() -> Result<()> {
+    shell_command_permissions(Cli::Codex, "cxsh", true).await?;
+    Ok(())
+}

@@ -158,12 +158,25 @@ impl Rig {
                 Ok((self.state(name).await?["value"] == value).then_some(()))
             })
             .await;
-        got.map_err(|e| anyhow::anyhow!("{e}\n--- pane ---\n{}", self.pane(name)))
+        got.map_err(|e| anyhow::anyhow!("{e}\n{}", self.diagnostics(name)))
     }
 
     /// The `state` object of `GET /sessions/{name}/state`.
     pub async fn state(&self, name: &str) -> Result<Value> {
         Ok(self.d.get(&format!("/sessions/{name}/state")).await?.1["state"].clone())
+    }
+
+    /// The pane of `name` and, for a bridged agent, the end of its
+    /// protocol log: what a failure report shows.
+    pub fn diagnostics(&self, name: &str) -> String {
+        let log = self.d.state_dir().join("sessions").join(name).join("protocol.jsonl");
+        let protocol = std::fs::read_to_string(log).unwrap_or_default();
+        let lines: Vec<&str> = protocol.lines().collect();
+        let tail = lines[lines.len().saturating_sub(30)..].join("\n");
+        format!(
+            "--- pane ---\n{}\n--- protocol.jsonl (end) ---\n{tail}",
+            self.pane(name)
+        )
     }
 
     /// What the pane of `name` shows now.
@@ -211,7 +224,7 @@ impl Rig {
                 Ok(s["permissions"].get(0).filter(|_| waiting).cloned())
             })
             .await;
-        got.map_err(|e| anyhow::anyhow!("{e}\n--- pane ---\n{}", self.pane(name)))
+        got.map_err(|e| anyhow::anyhow!("{e}\n{}", self.diagnostics(name)))
     }
 
     /// Wait until message `id` left the queue; its row.
@@ -224,7 +237,7 @@ impl Rig {
                 Ok((st != "queued" && st != "running").then_some(m))
             })
             .await;
-        got.map_err(|e| anyhow::anyhow!("{e}\n--- pane ---\n{}", self.pane(name)))
+        got.map_err(|e| anyhow::anyhow!("{e}\n{}", self.diagnostics(name)))
     }
 
     /// The stored events of `name` (without envelope fields).

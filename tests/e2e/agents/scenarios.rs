@@ -194,3 +194,84 @@ pub async fn abort_while_a_permission_dialog_is_open(cli: Cli, name: &str, scrip
     );
     r.next_turn_is_clean(name, "Say hi", "Hi there.").await
 }
+
+/// The model's call of `cli`'s shell tool running `cmd` (Codex asks to
+/// leave its read-only sandbox, which needs approval).
+pub fn shell_call(cli: Cli, cmd: &str) -> (&'static str, Value) {
+    match cli {
+        Cli::Claude => ("Bash", json!({"command": cmd, "description": "Run it"})),
+        Cli::Codex => (
+            "exec_command",
+            json!({"cmd": cmd, "sandbox_permissions": "require_escalated", "justification": "Create the file"}),
+        ),
+        Cli::Gemini => ("run_shell_command", json!({"command": cmd, "description": "Run it"})),
+        Cli::OpenCode => ("bash", json!({"command": cmd, "description": "Run it"})),
+        Cli::Pi => ("bash", json!({"command": cmd})),
+    }
+}
+
+/// Successful `tool-result`s of the last turn.
+fn successes(evs: &[Value]) -> usize {
+    of(super::last_turn(evs), "tool-result")
+        .iter()
+        .filter(|e| e["isError"] == false)
+        .count()
+}
+
+/// A shell command denied (nothing runs, no successful result), allowed
+/// (it runs), allowed always (it runs, and — when `always_covers_it` — the
+/// same command in the next turn runs without asking; otherwise it asks
+/// again and is allowed). The rig, for the caller's own checks.
+pub async fn shell_command_permissions(cli: Cli, name: &str, always_covers_it: bool) -> Result<Rig> {
+    let r = rig(cli).await?;
+    r.start(name).await?;
+    let script = |cmd: &str, answer: &str| {
+        r.stub.clear();
+        let (tool, input) = shell_call(cli, cmd);
+        r.stub.push(Reply::new(30, 20).then_tool(tool, input));
+        r.stub.push(Reply::new(40, 10).then_text(answer));
+    };
+    let file = |f: &str| r.project.join(f);
+
+    script("touch denied.txt", "Not made.");
+    let (pending, done) = r.answered(name, "Make denied.txt", "deny").await?;
+    r.wait_state(name, "idle").await?;
+    assert!(!file("denied.txt").exists(), "{pending}\n{done}");
+    let evs = r.events(name).await?;
+    assert_eq!(
+        successes(&evs),
+        0,
+        "a denied command has no successful result: {evs:#?}"
+    );
+
+    script("touch allowed.txt", "Made it.");
+    let (_, done) = r.answered(name, "Make allowed.txt", "allow").await?;
+    assert_eq!(done["status"], "done", "{done}\n{}", r.pane(name));
+    assert_final_answer(&done, "Made it.");
+    assert!(file("allowed.txt").exists());
+    assert_eq!(successes(&r.events(name).await?), 1);
+    r.wait_state(name, "idle").await?;
+
+    script("touch always.txt", "Made it again.");
+    let (_, done) = r.answered(name, "Make always.txt", "always").await?;
+    assert_eq!(done["status"], "done", "{done}\n{}", r.pane(name));
+    assert!(file("always.txt").exists());
+    r.wait_state(name, "idle").await?;
+    std::fs::remove_file(file("always.txt"))?;
+
+    script("touch always.txt", "Made it once more.");
+    let w = if always_covers_it {
+        r.send_wait(name, "Make always.txt once more").await?
+    } else {
+        r.answered(name, "Make always.txt once more", "allow").await?.1
+    };
+    assert_eq!(w["status"], "done", "{w}\n{}", r.pane(name));
+    assert_final_answer(&w, "Made it once more.");
+    assert!(file("always.txt").exists(), "the command allowed always ran again");
+    let evs = r.events(name).await?;
+    let turn = super::last_turn(&evs);
+    let asked = of(turn, "permission-request").len();
+    assert_eq!(asked, usize::from(!always_covers_it), "{:?}", types(turn));
+    assert_eq!(successes(&evs), 1, "{:?}", types(turn));
+    Ok(r)
+}
