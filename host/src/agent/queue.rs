@@ -95,10 +95,14 @@ impl Agent {
         self.state.borrow().value == AgentState::Idle || self.grace_left() == Some(Duration::ZERO)
     }
 
-    /// Run turns until the agent stops.
+    /// Run turns until the agent stops; first the turn a restarted daemon
+    /// found running, if any.
     pub(super) async fn run_queue(self: Arc<Self>) {
         let mut stop = self.stop.subscribe();
         let mut state = self.state.subscribe();
+        if let Ok(Some(m)) = self.host.store.message_running(&self.name) {
+            self.resume_turn(m).await;
+        }
         loop {
             if *stop.borrow() {
                 return;
@@ -149,6 +153,56 @@ impl Agent {
         let mut events = self.bus.subscribe();
         self.bus.emit(Event::MessageStarted { id: m.id.clone() });
         let end = self.deliver_and_wait(&m, &mut events).await;
+        self.finish_turn(&m.id, end);
+    }
+
+    /// A turn that was running when the daemon stopped, its agent still
+    /// running: reconciled before the next one starts. Its watcher is fed
+    /// the events stored since its `message-started`, then what the agent
+    /// reports now (the rest of its transcript, read from where the
+    /// earlier daemon stopped), so its output is credited to it, never to
+    /// the next message; it can be aborted as usual. If the agent is idle
+    /// and reports nothing of it for [`SETTLE`], it fails.
+    async fn resume_turn(&self, m: MessageRow) {
+        self.set_turn(Some(Turn {
+            id: m.id.clone(),
+            text: m.text.clone(),
+            started_at: m.started_at.unwrap_or_else(crate::util::now_ms),
+        }));
+        let mut events = self.bus.subscribe();
+        let mut watch = self.turn_watch();
+        let from = self.host.store.event_message_started(&self.name, &m.id).ok().flatten();
+        let mut seen = from.unwrap_or(self.bus.last_seq());
+        let mut end = None;
+        while end.is_none() {
+            let page = self.bus.since(seen, 1000).unwrap_or_default();
+            let Some(last) = page.last() else { break };
+            seen = last.seq;
+            end = page.iter().find_map(|e| watch.feed(&e.event));
+        }
+        if self.terminal.exited().is_some() {
+            end = end.or_else(|| Some(TurnEnd::Failed("daemon restarted; the agent had exited".into())));
+        }
+        tracing::info!(session = %self.name, message = %m.id, ended = end.is_some(), "reconciling the turn that ran when the daemon stopped");
+        let end = match end {
+            Some(end) => end,
+            None => self.wait_for_end(&m.id, watch, &mut events, seen, true).await,
+        };
+        self.finish_turn(&m.id, end);
+    }
+
+    /// A watcher for a new turn of this agent.
+    fn turn_watch(&self) -> TurnWatch {
+        if self.announces_turns.load(std::sync::atomic::Ordering::SeqCst) {
+            TurnWatch::announced()
+        } else {
+            TurnWatch::new()
+        }
+    }
+
+    /// Store how turn `id` ended (unless an abort or exit already moved it)
+    /// and publish it; the agent has no turn after.
+    fn finish_turn(&self, id: &str, end: TurnEnd) {
         let (to, response, error) = match &end {
             TurnEnd::Done(r) => (MessageStatus::Done, Some(r.as_str()), None),
             TurnEnd::Failed(e) => (MessageStatus::Failed, None, Some(e.as_str())),
@@ -158,16 +212,16 @@ impl Agent {
         if self
             .host
             .store
-            .message_transition(&m.id, MessageStatus::Running, to, response, error)
+            .message_transition(id, MessageStatus::Running, to, response, error)
             .unwrap_or(false)
         {
             match end {
                 TurnEnd::Done(response) => self.bus.emit(Event::MessageDone {
-                    id: m.id.clone(),
+                    id: id.to_string(),
                     response,
                 }),
-                TurnEnd::Failed(e) => self.emit_failed(&m.id, MessageStatus::Failed, &e),
-                TurnEnd::Aborted => self.emit_failed(&m.id, MessageStatus::Aborted, "aborted"),
+                TurnEnd::Failed(e) => self.emit_failed(id, MessageStatus::Failed, &e),
+                TurnEnd::Aborted => self.emit_failed(id, MessageStatus::Aborted, "aborted"),
             }
         }
         self.set_turn(None);
@@ -193,24 +247,44 @@ impl Agent {
         if let Err(e) = self.perform(&acts).await {
             return TurnEnd::Failed(format!("delivering the message failed: {e}"));
         }
+        self.wait_for_end(&m.id, self.turn_watch(), events, 0, false).await
+    }
+
+    /// Feed `watch` the session's events (those after seq `after`) until
+    /// turn `id` ends, is aborted or times out. A `resumed` turn (see
+    /// [`Agent::resume_turn`]) also fails once the agent has been idle for
+    /// [`SETTLE`] without reporting anything.
+    async fn wait_for_end(
+        &self,
+        id: &str,
+        mut watch: TurnWatch,
+        events: &mut tokio::sync::broadcast::Receiver<Arc<crate::events::Envelope>>,
+        after: u64,
+        resumed: bool,
+    ) -> TurnEnd {
         let mut aborted = self.aborted.subscribe();
         let timeout = Duration::from_secs(self.host.config.limits.turn_timeout_secs);
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut watch = if self.announces_turns.load(std::sync::atomic::Ordering::SeqCst) {
-            TurnWatch::announced()
-        } else {
-            TurnWatch::new()
-        };
+        let mut quiet_since = tokio::time::Instant::now();
         loop {
+            let idle = self.state.borrow().value == AgentState::Idle;
+            let give_up = quiet_since + SETTLE;
             tokio::select! {
                 ev = events.recv() => match ev {
-                    Ok(e) => if let Some(end) = watch.feed(&e.event) {
-                        return end;
-                    },
+                    Ok(e) if e.seq <= after => {}
+                    Ok(e) => {
+                        quiet_since = tokio::time::Instant::now();
+                        if let Some(end) = watch.feed(&e.event) {
+                            return end;
+                        }
+                    }
                     Err(RecvError::Lagged(n)) => tracing::warn!(session = %self.name, missed = n, "turn watcher lagged"),
                     Err(RecvError::Closed) => return TurnEnd::Failed("event bus closed".into()),
                 },
-                _ = async { aborted.wait_for(|a| a.as_deref() == Some(m.id.as_str())).await.map(drop) } => return TurnEnd::Aborted,
+                _ = async { aborted.wait_for(|a| a.as_deref() == Some(id)).await.map(drop) } => return TurnEnd::Aborted,
+                _ = tokio::time::sleep_until(give_up), if resumed && idle => {
+                    return TurnEnd::Failed("daemon restarted; the agent reported no end of this turn".into());
+                }
                 _ = tokio::time::sleep_until(deadline) => {
                     self.unsettle();
                     self.interrupt().await;

@@ -133,7 +133,8 @@ pub struct SessionConfig {
     /// (capability `transcript`). `~` is the daemon user's home.
     pub transcript_roots: Vec<String>,
     /// Re-deliver a message that was running when the daemon died, instead of
-    /// failing it with `daemon restarted`.
+    /// reconciling it with its still-running agent (or failing it with
+    /// `daemon restarted` when the agent is gone).
     pub redeliver_after_restart: bool,
     /// Default terminal size.
     pub cols: u16,

@@ -252,19 +252,21 @@ impl Registry {
 
     /// Load stored sessions after a start: re-attach those whose tmux
     /// session still runs, mark the others exited (after logging what their
-    /// sink recorded). Running turns of the previous daemon fail with
-    /// `daemon restarted` (or are re-queued).
+    /// sink recorded). A turn that was running when the daemon stopped is
+    /// reconciled by its session if the agent still runs (see
+    /// `Agent::resume_turn`), else fails with `daemon restarted` (or is
+    /// re-queued with `sessions.redeliver_after_restart`).
     pub async fn restore(&self) -> Result<(), SessionError> {
         let store = &self.agents.store;
-        let n = store.message_recover_running(self.agents.config.sessions.redeliver_after_restart)?;
+        let alive = self.tmux().list_sessions().await.unwrap_or_default();
+        let n = store.message_recover_running(self.agents.config.sessions.redeliver_after_restart, &alive)?;
         if n > 0 {
             tracing::warn!(
                 messages = n,
                 redeliver = self.agents.config.sessions.redeliver_after_restart,
-                "messages were running when the daemon stopped"
+                "messages were running when the daemon stopped (their agents are gone, or re-delivery is on)"
             );
         }
-        let alive = self.tmux().list_sessions().await.unwrap_or_default();
         for row in store.session_list()? {
             // Carry the last known state over the restart (the fresh provider
             // instance has not seen anything yet), unless the agent is gone.

@@ -76,6 +76,19 @@ impl Store {
         )?)
     }
 
+    /// The seq of the last `message-started` of message `id` in `session`.
+    pub fn event_message_started(&self, session: &str, id: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT max(seq) FROM events WHERE session = ?1 AND type = 'message-started'
+                 AND json_extract(body, '$.id') = ?2",
+                params![session, id],
+                |r| r.get::<_, Option<i64>>(0),
+            )?
+            .map(|v| v as u64))
+    }
+
     /// The state of the last stored `state` event of `session`, if any.
     pub fn event_last_state(&self, session: &str) -> Result<Option<StateInfo>, StoreError> {
         use rusqlite::OptionalExtension;

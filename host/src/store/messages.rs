@@ -266,9 +266,11 @@ impl Store {
         Ok(cancelled)
     }
 
-    /// After a restart: running messages become failed (`daemon restarted`)
-    /// or queued again (re-delivery). Returns how many changed.
-    pub fn message_recover_running(&self, redeliver: bool) -> Result<usize, StoreError> {
+    /// After a restart: running messages become queued again (re-delivery),
+    /// or failed (`daemon restarted`) unless their session is one of
+    /// `alive` (its agent still runs: the session reconciles the turn).
+    /// Returns how many changed.
+    pub fn message_recover_running(&self, redeliver: bool, alive: &[String]) -> Result<usize, StoreError> {
         let conn = self.conn();
         let n = if redeliver {
             conn.execute(
@@ -276,14 +278,30 @@ impl Store {
                 [],
             )?
         } else {
+            let alive = serde_json::to_string(alive).unwrap_or_else(|_| "[]".into());
             conn.execute(
-                "UPDATE messages SET status = 'failed', error = 'daemon restarted', finished_at = ?1 WHERE status = 'running'",
-                params![crate::util::now_ms() as i64],
+                "UPDATE messages SET status = 'failed', error = 'daemon restarted', finished_at = ?1
+                 WHERE status = 'running' AND session NOT IN (SELECT value FROM json_each(?2))",
+                params![crate::util::now_ms() as i64, alive],
             )?
         };
         drop(conn);
         self.queued().clear();
         Ok(n)
+    }
+
+    /// The running message of `session`, if one is.
+    pub fn message_running(&self, session: &str) -> Result<Option<MessageRow>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!(
+                    "SELECT {COLS} FROM messages WHERE session = ?1 AND status = 'running' ORDER BY rowid LIMIT 1"
+                ),
+                params![session],
+                row,
+            )
+            .optional()?)
     }
 
     /// Queue depth per session (for metrics).

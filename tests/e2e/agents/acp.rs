@@ -216,3 +216,13 @@ async fn opencode_real_cli_shell_command_denied_allowed_and_always() -> Result<(
     shell_command_permissions(Cli::OpenCode, "ocsh", true).await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn gemini_real_cli_sigkill_mid_turn_then_a_turn() -> Result<()> {
+    sigkill_mid_turn_then_a_turn(Cli::Gemini, "gmkill").await
+}
+
+#[tokio::test]
+async fn opencode_real_cli_sigkill_mid_turn_then_a_turn() -> Result<()> {
+    sigkill_mid_turn_then_a_turn(Cli::OpenCode, "ockill").await
+}

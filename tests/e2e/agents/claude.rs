@@ -174,3 +174,8 @@ async fn claude_code_real_cli_shell_command_denied_allowed_and_always() -> Resul
     assert_eq!(decisions, ["deny", "allow", "always", "allow"]);
     Ok(())
 }
+
+#[tokio::test]
+async fn claude_code_real_cli_sigkill_mid_turn_then_a_turn() -> Result<()> {
+    sigkill_mid_turn_then_a_turn(Cli::Claude, "cckill").await
+}

@@ -150,3 +150,8 @@ async fn codex_real_cli_shell_command_denied_allowed_and_always() -> Result<()> 
     shell_command_permissions(Cli::Codex, "cxsh", true).await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn codex_real_cli_sigkill_mid_turn_then_a_turn() -> Result<()> {
+    sigkill_mid_turn_then_a_turn(Cli::Codex, "cxkill").await
+}

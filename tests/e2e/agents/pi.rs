@@ -94,3 +94,8 @@ async fn pi_real_cli_abort_during_a_streaming_reply() -> Result<()> {
 async fn pi_real_cli_reset_then_a_turn() -> Result<()> {
     reset_then_a_turn(Cli::Pi, "pireset").await
 }
+
+#[tokio::test]
+async fn pi_real_cli_sigkill_mid_turn_then_a_turn() -> Result<()> {
+    sigkill_mid_turn_then_a_turn(Cli::Pi, "pikill").await
+}

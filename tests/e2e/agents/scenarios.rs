@@ -275,3 +275,35 @@ pub async fn shell_command_permissions(cli: Cli, name: &str, always_covers_it: b
     assert_eq!(successes(&evs), 1, "{:?}", types(turn));
     Ok(r)
 }
+
+/// The daemon is SIGKILLed while the model's reply streams; the agent
+/// finishes the reply while the daemon is down; after the restart the
+/// interrupted message is reconciled — done, with the answer the agent
+/// finished — and the next turn gets only its own answer.
+pub async fn sigkill_mid_turn_then_a_turn(cli: Cli, name: &str) -> Result<()> {
+    let mut r = rig(cli).await?;
+    r.start(name).await?;
+    r.stub.push(
+        Reply::new(20, 30)
+            .then_text("Working on it, ")
+            .then_hold()
+            .then_text("finished while the daemon was down."),
+    );
+    let id = r.send(name, "Write a long essay").await?;
+    r.d.wait_for(LONG, "the reply to be streaming", || async {
+        Ok((r.stub.holding() == 1).then_some(()))
+    })
+    .await?;
+    r.d.kill9();
+    r.stub.release();
+    r.d.wait_for(LONG, "the reply to finish", || async {
+        Ok((r.stub.holding() == 0).then_some(()))
+    })
+    .await?;
+    r.d.restart().await?;
+    let done = r.done(name, &id).await?;
+    assert_eq!(done["status"], "done", "{done}\n{}", r.diagnostics(name));
+    assert_final_answer(&done, "finished while the daemon was down.");
+    r.wait_state(name, "idle").await?;
+    r.next_turn_is_clean(name, "Say something short", "Short answer.").await
+}
