@@ -173,7 +173,7 @@ impl AcpSession {
         self.asks.insert(permission_id, ask);
         u.events.push(AgentEvent::PermissionRequest(event));
         self.turn.waiting = true;
-        self.turn.asking = true;
+        self.turn.asking.insert(call_id.to_string());
         set_state(u, AgentState::WaitingPermission, StateSource::Protocol, Some(tool));
     }
 
@@ -301,7 +301,7 @@ impl ProviderSession for AcpSession {
     /// `cancelled` outcome (the protocol requires both).
     fn encode_interrupt(&mut self) -> Vec<InputAction> {
         self.queued.clear();
-        self.turn.asking = false;
+        self.turn.asking.clear();
         let mut actions: Vec<InputAction> = std::mem::take(&mut self.asks)
             .into_values()
             .map(|a| InputAction::Protocol(a.cancelled()))
@@ -332,8 +332,10 @@ impl ProviderSession for AcpSession {
         if matches!(decision, PermissionDecision::Deny) {
             self.turn.refuse(&ask.call_id);
         }
+        // The state follows what the agent reports (a replay of its log
+        // sees no answers): the request ends when its call completes or
+        // fails, or the turn ends.
         self.asks.remove(permission_id);
-        self.turn.asking = !self.asks.is_empty();
         Ok(vec![InputAction::Protocol(line)])
     }
 }

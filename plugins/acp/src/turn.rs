@@ -40,10 +40,13 @@ pub struct Turn {
     /// The last state published was `waiting-permission`: the next update
     /// after the answer means the agent moved on.
     pub waiting: bool,
-    /// A permission request is open: the state stays `waiting-permission`
-    /// whatever else the agent reports meanwhile (OpenCode sends an
-    /// `in_progress` update right after asking).
-    pub asking: bool,
+    /// Tool calls with an open permission request: while there is one the
+    /// state stays `waiting-permission` whatever else the agent reports
+    /// (OpenCode sends an `in_progress` update right after asking). A
+    /// request ends when its call completes or fails, the agent speaks
+    /// again, or the turn ends (what the agent reports, so a replay of its
+    /// log decides the same).
+    pub asking: std::collections::BTreeSet<String>,
     text: String,
     thought: String,
     tools: BTreeMap<String, Tool>,
@@ -80,7 +83,7 @@ impl Turn {
     /// State `working` (with `tool` in flight), unless a permission
     /// request is open.
     fn working(&self, u: &mut Update, tool: Option<String>) {
-        if !self.asking {
+        if self.asking.is_empty() {
             set_state(u, AgentState::Working, StateSource::Protocol, tool);
         }
     }
@@ -103,10 +106,16 @@ impl Turn {
 
     /// One `session/update` notification's `update` object.
     pub fn update(&mut self, update: &Value, u: &mut Update) {
-        if !self.asking && std::mem::take(&mut self.waiting) {
+        let kind = update["sessionUpdate"].as_str().unwrap_or_default();
+        if matches!(kind, "agent_message_chunk" | "agent_thought_chunk") {
+            // The agent speaks again: it is past its question (Gemini CLI
+            // reports nothing for a refused call).
+            self.asking.clear();
+        }
+        if self.asking.is_empty() && std::mem::take(&mut self.waiting) {
             self.working(u, None);
         }
-        match update["sessionUpdate"].as_str().unwrap_or_default() {
+        match kind {
             "agent_message_chunk" => {
                 self.begin(u);
                 self.flush_thought(u);
@@ -192,6 +201,7 @@ impl Turn {
         match update["status"].as_str() {
             Some("in_progress") => self.working(u, Some(title)),
             Some(status @ ("completed" | "failed")) => {
+                self.asking.remove(&id);
                 let Some(tool) = self.tools.get_mut(&id) else { return };
                 if tool.done {
                     return;
@@ -321,16 +331,30 @@ mod tests {
     fn an_open_permission_request_keeps_the_state_until_it_is_answered() {
         let (mut turn, mut u) = (Turn::default(), empty_update());
         asked_with_a_diff(&mut turn, &mut u);
-        turn.asking = true;
+        turn.asking.insert("c1".into());
         turn.waiting = true;
         let mut during = empty_update();
         let running = json!({"sessionUpdate": "tool_call_update", "toolCallId": "c1", "status": "in_progress"});
         turn.update(&running, &mut during);
         assert!(during.state.is_none(), "the state stays waiting-permission");
-        turn.asking = false;
+        turn.asking.clear();
         let mut after = empty_update();
         turn.update(&running, &mut after);
         assert!(working(&after));
+    }
+
+    #[test]
+    fn a_request_ends_when_its_call_completes() {
+        let (mut turn, mut u) = (Turn::default(), empty_update());
+        asked_with_a_diff(&mut turn, &mut u);
+        turn.asking.insert("c1".into());
+        let mut done = empty_update();
+        turn.update(
+            &json!({"sessionUpdate": "tool_call_update", "toolCallId": "c1", "status": "completed"}),
+            &mut done,
+        );
+        assert!(turn.asking.is_empty());
+        assert!(working(&done));
     }
 
     #[test]

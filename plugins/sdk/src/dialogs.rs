@@ -34,7 +34,7 @@ pub fn option(line: &str) -> Option<(usize, String)> {
     let s = line.trim_start_matches(['❯', '>', '›', ' ']);
     let (num, rest) = s.split_once(". ")?;
     let n: usize = num.parse().ok()?;
-    (n >= 1 && n <= 9 && !rest.trim().is_empty()).then(|| (n, rest.trim().to_string()))
+    ((1..=9).contains(&n) && !rest.trim().is_empty()).then(|| (n, rest.trim().to_string()))
 }
 
 /// The bottom-most numbered option list whose `1.` label passes `first`:

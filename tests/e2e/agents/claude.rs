@@ -118,7 +118,7 @@ async fn claude_code_real_cli_allowed_edit_is_applied_and_stored() -> Result<()>
     assert_eq!(text, "print(\"hello, world\")\n");
     assert_approved_edit(&r.events("ccallow").await?)?;
     r.wait_state("ccallow", "idle").await?;
-    Ok(())
+    r.record_transcript()
 }
 
 #[tokio::test]

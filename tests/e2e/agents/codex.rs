@@ -109,7 +109,8 @@ async fn codex_real_cli_approved_patch_is_applied_and_stored() -> Result<()> {
         std::fs::read_to_string(r.project.join("hello.py"))?,
         "print(\"hello, world\")\n"
     );
-    assert_approved_edit(&r.events("cxallow").await?)
+    assert_approved_edit(&r.events("cxallow").await?)?;
+    r.record_transcript()
 }
 
 #[tokio::test]

@@ -253,6 +253,61 @@ impl Rig {
     }
 }
 
+/// The newest `.jsonl` file under `dir` (recursively).
+fn newest_jsonl(dir: &Path) -> Option<PathBuf> {
+    let mut best: Option<(std::time::SystemTime, PathBuf)> = None;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "jsonl")
+                && let Ok(m) = e.metadata().and_then(|m| m.modified())
+                && best.as_ref().is_none_or(|(t, _)| m > *t)
+            {
+                best = Some((m, p));
+            }
+        }
+    }
+    best.map(|(_, p)| p)
+}
+
+impl Rig {
+    /// With `UPDATE_FIXTURES` set, record the transcript this rig's agent
+    /// wrote last (Claude Code's under `~/.claude/projects`, Codex's rollout
+    /// under `~/.codex/sessions`) as `tests/fixtures/<provider>/session.jsonl`,
+    /// the project written as `/home/dev/greeter` and `HOME` as `/home/dev`
+    /// (what `plugin test --cwd /home/dev/greeter` replays).
+    pub fn record_transcript(&self) -> Result<()> {
+        if std::env::var_os("UPDATE_FIXTURES").is_none() {
+            return Ok(());
+        }
+        let root = match self.cli {
+            Cli::Claude => self.home.path().join(".claude/projects"),
+            Cli::Codex => self.home.path().join(".codex/sessions"),
+            _ => bail!("{} writes no transcript", self.cli.provider()),
+        };
+        let path = newest_jsonl(&root).with_context(|| format!("no transcript under {}", root.display()))?;
+        let text = std::fs::read_to_string(&path)?;
+        let project = self.project.display().to_string();
+        let slug = project.replace(['/', '.', '_'], "-");
+        let home = self.home.path().canonicalize()?.display().to_string();
+        let text = text
+            .replace(&project, "/home/dev/greeter")
+            .replace(&slug, "-home-dev-greeter")
+            .replace(&home, "/home/dev")
+            .replace(&self.home.path().display().to_string(), "/home/dev");
+        let out = agent_clis::repo()
+            .join("tests/fixtures")
+            .join(self.cli.provider())
+            .join("session.jsonl");
+        std::fs::write(&out, text)?;
+        eprintln!("recorded {} as {}", path.display(), out.display());
+        Ok(())
+    }
+}
+
 impl Drop for Rig {
     fn drop(&mut self) {
         // Codex's app-server daemon (per CODEX_HOME) outlives its CLI.
