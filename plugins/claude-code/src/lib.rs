@@ -126,7 +126,7 @@ impl ProviderSession for ClaudeSession {
             }
         };
         match (number, cursor) {
-            (Some(n), Some(at)) => Ok(wasmux_sdk::dialogs::menu_keys(at, n - 1)),
+            (Some(n), Some(at)) => Ok(self.tui.menu_answer(id, at, n - 1)),
             (Some(n), None) => Ok(vec![InputAction::Text(n.to_string())]),
             (None, _) => Err(error(
                 ErrorKind::Unsupported,

@@ -120,8 +120,12 @@ fn find_dialog(raw: &[String], plain: &[String]) -> Option<Dialog> {
         id: String::new(),
         tool: tool_named(header, question).map(str::to_string),
         description,
+        // 2.1.3xx draws a cursor on its numbered options too (`❯ 1. Yes`):
+        // a digit then may only move it, so the answer goes by the cursor.
+        cursor: plain[first..first + options.len()]
+            .iter()
+            .position(|l| l.trim_start().starts_with(['❯', '›'])),
         options,
-        cursor: None,
     })
 }
 

@@ -253,9 +253,20 @@ fn answers_pick_the_option_of_the_matching_kind() {
         Ok(a) => format!("{a:?}"),
         Err(e) => e.message,
     };
-    assert_eq!(key(&mut s, PermissionDecision::Allow), r#"[InputAction::Text("1")]"#);
-    assert_eq!(key(&mut s, PermissionDecision::Always), r#"[InputAction::Text("2")]"#);
-    assert_eq!(key(&mut s, PermissionDecision::Deny), r#"[InputAction::Text("4")]"#);
+    // The cursor is on `❯ 1. Yes`: answers go by the cursor (a digit may
+    // only move it), Enter once the screen shows it on the choice.
+    assert_eq!(
+        key(&mut s, PermissionDecision::Allow),
+        r#"[InputAction::Keys(["Enter"])]"#
+    );
+    assert_eq!(
+        key(&mut s, PermissionDecision::Always),
+        r#"[InputAction::Keys(["Down"])]"#
+    );
+    assert_eq!(
+        key(&mut s, PermissionDecision::Deny),
+        r#"[InputAction::Keys(["Down", "Down", "Down"])]"#
+    );
     assert!(s.encode_permission("perm-unknown", PermissionDecision::Allow).is_err());
 }
 
@@ -364,16 +375,24 @@ fn the_quick_safety_check_trust_dialog_is_a_request_answered_with_the_cursor() {
     let id = p.permission_id.clone();
     let keys = |s: &mut ClaudeSession, d| format!("{:?}", s.encode_permission(&id, d).unwrap());
     assert_eq!(
-        keys(&mut s, PermissionDecision::Allow),
-        r#"[InputAction::Keys(["Down", "Enter"])]"#
-    );
-    assert_eq!(
         keys(&mut s, PermissionDecision::Deny),
         r#"[InputAction::Keys(["Enter"])]"#
     );
-    // The cursor moved (a redraw of the same dialog): still one request.
-    let u = s.feed_screen(test_screen(trust_menu(1), 2));
+    // Allow: the arrow alone; Enter only once the screen shows the cursor
+    // on "Yes" (arrows and Enter in one burst lost the Enter under load).
+    assert_eq!(
+        keys(&mut s, PermissionDecision::Allow),
+        r#"[InputAction::Keys(["Down"])]"#
+    );
+    let u = s.feed_screen(test_screen(trust_menu(0), 2));
+    assert!(u.actions.is_empty(), "the cursor is not there yet");
+    // The cursor moved (a redraw of the same dialog): still one request,
+    // and now the Enter.
+    let u = s.feed_screen(test_screen(trust_menu(1), 3));
     assert!(u.events.is_empty());
+    assert_eq!(format!("{:?}", u.actions), r#"[InputAction::Keys(["Enter"])]"#);
+    let u = s.feed_screen(test_screen(trust_menu(1), 4));
+    assert!(u.actions.is_empty(), "Enter goes once");
     assert_eq!(
         keys(&mut s, PermissionDecision::Allow),
         r#"[InputAction::Keys(["Enter"])]"#
@@ -410,5 +429,5 @@ fn always_matches_a_curly_apostrophe() {
     let a = s
         .encode_permission(&p.permission_id, PermissionDecision::Always)
         .unwrap();
-    assert_eq!(format!("{a:?}"), r#"[InputAction::Text("2")]"#);
+    assert_eq!(format!("{a:?}"), r#"[InputAction::Keys(["Down"])]"#);
 }

@@ -116,6 +116,12 @@ impl ProviderSession for CodexSession {
         ])
     }
 
+    /// Typed into the composer while a turn runs: Codex 0.17x's Enter then
+    /// steers the running turn (its next model call carries the text).
+    fn encode_steer(&mut self, text: &str) -> Result<Vec<InputAction>, PluginError> {
+        self.encode_prompt(text)
+    }
+
     /// Esc interrupts the running turn (Ctrl-C would also quit an idle TUI).
     fn encode_interrupt(&mut self) -> Vec<InputAction> {
         vec![InputAction::Keys(vec!["Escape".into()])]

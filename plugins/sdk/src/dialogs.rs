@@ -136,10 +136,17 @@ pub fn find_menu(lines: &[String]) -> Option<Menu> {
     None
 }
 
-/// The keys that move a menu's cursor from `from` to option `to` and pick it.
-pub fn menu_keys(from: usize, to: usize) -> Vec<InputAction> {
+/// The arrow keys that move a menu's cursor from `from` to option `to`.
+pub fn menu_arrows(from: usize, to: usize) -> Vec<String> {
     let key = if to < from { "Up" } else { "Down" };
-    let mut keys: Vec<String> = std::iter::repeat_n(key.to_string(), from.abs_diff(to)).collect();
+    std::iter::repeat_n(key.to_string(), from.abs_diff(to)).collect()
+}
+
+/// The keys that move a menu's cursor from `from` to option `to` and pick
+/// it, in one burst (see `Tui::menu_answer` for TUIs that may lose the
+/// Enter of a burst).
+pub fn menu_keys(from: usize, to: usize) -> Vec<InputAction> {
+    let mut keys = menu_arrows(from, to);
     keys.push("Enter".into());
     vec![InputAction::Keys(keys)]
 }

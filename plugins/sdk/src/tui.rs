@@ -55,6 +55,9 @@ pub struct Tui {
     seen: u64,
     /// The dialog the agent went on from while it was still on screen.
     answered: Option<String>,
+    /// A menu answer under way: the dialog's id and the option its cursor
+    /// was sent to; Enter goes once the screen shows the cursor there.
+    confirm: Option<(String, usize)>,
 }
 
 impl Tui {
@@ -68,6 +71,7 @@ impl Tui {
             nonce: crate::dialogs::launch_nonce(session_uuid),
             seen: 0,
             answered: None,
+            confirm: None,
         }
     }
 
@@ -124,8 +128,16 @@ impl Tui {
         let Some(mut d) = dialog else {
             self.dialog = None;
             self.answered = None;
+            self.confirm = None;
             return;
         };
+        if let Some((id, target)) = self.confirm.clone()
+            && self.dialog.as_ref().is_some_and(|cur| cur.key == d.key && cur.id == id)
+            && d.cursor == Some(target)
+        {
+            self.confirm = None;
+            u.actions.push(InputAction::Keys(vec!["Enter".into()]));
+        }
         if self.answered.as_ref() == Some(&d.key) {
             // Still drawn after the agent went on: not asked again.
             return;
@@ -155,6 +167,23 @@ impl Tui {
             self.asked.remove(0);
         }
         self.dialog = Some(d);
+    }
+}
+
+impl Tui {
+    /// The keys answering cursor-menu dialog `id` (cursor on option index
+    /// `from`) with option index `to`: Enter at once if the cursor is there,
+    /// else the arrows alone — Enter follows from [`Tui::on_screen`] once
+    /// the screen shows the cursor on `to`. (Arrows and Enter in one burst
+    /// lost the Enter with the real Claude Code on a loaded machine: the
+    /// cursor moved and the dialog stayed open.)
+    pub fn menu_answer(&mut self, id: &str, from: usize, to: usize) -> Vec<InputAction> {
+        if from == to {
+            self.confirm = None;
+            return vec![InputAction::Keys(vec!["Enter".into()])];
+        }
+        self.confirm = Some((id.to_string(), to));
+        vec![InputAction::Keys(crate::dialogs::menu_arrows(from, to))]
     }
 }
 

@@ -179,3 +179,11 @@ async fn claude_code_real_cli_shell_command_denied_allowed_and_always() -> Resul
 async fn claude_code_real_cli_sigkill_mid_turn_then_a_turn() -> Result<()> {
     sigkill_mid_turn_then_a_turn(Cli::Claude, "cckill").await
 }
+
+#[tokio::test]
+async fn claude_code_real_cli_steer_reaches_the_running_turn() -> Result<()> {
+    steer_reaches_the_running_turn(Cli::Claude, "ccsteer", |r| {
+        ("Read", json!({"file_path": r.project.join("hello.py")}))
+    })
+    .await
+}

@@ -156,3 +156,11 @@ async fn codex_real_cli_shell_command_denied_allowed_and_always() -> Result<()> 
 async fn codex_real_cli_sigkill_mid_turn_then_a_turn() -> Result<()> {
     sigkill_mid_turn_then_a_turn(Cli::Codex, "cxkill").await
 }
+
+#[tokio::test]
+async fn codex_real_cli_steer_reaches_the_running_turn() -> Result<()> {
+    steer_reaches_the_running_turn(Cli::Codex, "cxsteer", |_| {
+        ("exec_command", json!({"cmd": "cat hello.py"}))
+    })
+    .await
+}

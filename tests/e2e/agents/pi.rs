@@ -55,34 +55,7 @@ async fn pi_real_cli_reaches_idle_and_a_tool_turn_returns_the_final_answer() -> 
 
 #[tokio::test]
 async fn pi_real_cli_steer_reaches_the_running_turn() -> Result<()> {
-    let r = rig(Cli::Pi).await?;
-    r.start("pist").await?;
-    r.stub.push(
-        Reply::new(30, 20)
-            .then_text("Looking.")
-            .then_hold()
-            .then_tool("bash", json!({"command": "cat hello.py"})),
-    );
-    r.stub.push(Reply::new(60, 40).then_text("Steered answer."));
-    let id = r.send("pist", "What does this project do?").await?;
-    r.d.wait_for(LONG, "the reply to be streaming", || async {
-        Ok((r.stub.holding() == 1).then_some(()))
-    })
-    .await?;
-    let (status, s) =
-        r.d.post("/sessions/pist/steer", json!({"text": "mind the tests"}))
-            .await?;
-    assert_eq!((status.as_u16(), s["mode"].as_str()), (200, Some("steer")), "{s}");
-    r.stub.release();
-    let done = r.done("pist", &id).await?;
-    assert_eq!(done["status"], "done", "{done}\n{}", r.pane("pist"));
-    let calls = r.stub.model_calls();
-    assert_eq!(calls.len(), 2, "model calls");
-    assert_eq!(chat_last_user_text(&calls[1]), "mind the tests", "{:#}", calls[1].body);
-    let evs = r.events("pist").await?;
-    let steers: Vec<&Value> = of(&evs, "steer");
-    assert_eq!(steers.len(), 1, "{:?}", types(&evs));
-    Ok(())
+    steer_reaches_the_running_turn(Cli::Pi, "pist", |_| ("bash", json!({"command": "cat hello.py"}))).await
 }
 
 #[tokio::test]

@@ -307,3 +307,45 @@ pub async fn sigkill_mid_turn_then_a_turn(cli: Cli, name: &str) -> Result<()> {
     r.wait_state(name, "idle").await?;
     r.next_turn_is_clean(name, "Say something short", "Short answer.").await
 }
+
+/// Steer while the model's reply streams (before its tool call): the
+/// steer is typed into the running turn (`mode: steer`) and the agent's
+/// next model call carries it as the newest user text.
+pub async fn steer_reaches_the_running_turn(
+    cli: Cli,
+    name: &str,
+    tool: impl Fn(&Rig) -> (&'static str, Value),
+) -> Result<()> {
+    let r = rig(cli).await?;
+    r.start(name).await?;
+    let tool = tool(&r);
+    r.stub.push(
+        Reply::new(30, 20)
+            .then_text("Looking.")
+            .then_hold()
+            .then_tool(tool.0, tool.1),
+    );
+    r.stub.push(Reply::new(60, 40).then_text("Steered answer."));
+    let id = r.send(name, "What does this project do?").await?;
+    r.d.wait_for(LONG, "the reply to be streaming", || async {
+        Ok((r.stub.holding() == 1).then_some(()))
+    })
+    .await?;
+    let (status, s) =
+        r.d.post(&format!("/sessions/{name}/steer"), json!({"text": "mind the tests"}))
+            .await?;
+    assert_eq!((status.as_u16(), s["mode"].as_str()), (200, Some("steer")), "{s}");
+    r.stub.release();
+    let done = r.done(name, &id).await?;
+    assert_eq!(done["status"], "done", "{done}\n{}", r.diagnostics(name));
+    let calls = r.stub.wait_model_calls(2, LONG).await?;
+    let texts: Vec<String> = calls.iter().map(|c| cli.last_user_text(c)).collect();
+    assert!(
+        texts.iter().any(|t| t.contains("mind the tests")),
+        "no model call carried the steer: {texts:?}\n{}",
+        r.diagnostics(name)
+    );
+    let evs = r.events(name).await?;
+    assert_eq!(of(&evs, "steer").len(), 1, "{:?}", types(&evs));
+    Ok(())
+}
