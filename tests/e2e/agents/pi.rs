@@ -2,12 +2,12 @@
 //! its model a custom `openai-completions` provider at the stub.
 
 use anyhow::{Context, Result};
-use serde_json::{Value, json};
+use serde_json::json;
 use wasmux_testkit::model_stub::Reply;
 
 use super::acp::chat_last_user_text;
 use super::scenarios::*;
-use super::{Cli, LONG, last_turn, of, rig, types};
+use super::{Cli, last_turn, of, rig, types};
 
 #[tokio::test]
 async fn pi_real_cli_reaches_idle_and_a_tool_turn_returns_the_final_answer() -> Result<()> {
