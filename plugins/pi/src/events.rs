@@ -16,6 +16,7 @@ pub fn on_line(s: &mut PiSession, v: &Value) -> Update {
         "response" => response(s, v, &mut u),
         "agent_start" => {
             s.running = true;
+            s.probing = false;
             s.aborted = false;
             s.failed = None;
             s.streamed.clear();
@@ -97,7 +98,7 @@ fn response(s: &mut PiSession, v: &Value, u: &mut Update) {
         }
         return;
     }
-    if command == "get_state" && v["id"] == READY_PROBE_ID {
+    if command == "get_state" && v["id"] == READY_PROBE_ID && std::mem::take(&mut s.probing) {
         s.running = v["data"]["isStreaming"] == true;
         let now = if s.running {
             AgentState::Working
@@ -189,5 +190,39 @@ fn result_output(result: &Value) -> String {
         result.to_string()
     } else {
         Value::String(text).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn idle(u: &Update) -> bool {
+        u.state.as_ref().is_some_and(|s| matches!(s.state, AgentState::Idle))
+    }
+
+    /// Seen once under load with the real pi 0.73.1: the probe's answer was
+    /// read after the run had started, and its `isStreaming: false` ended
+    /// the run as idle before the model answered.
+    #[test]
+    fn a_probe_answer_read_after_the_run_started_does_not_end_it() {
+        let mut s = <PiSession as ProviderSession>::new(test_request("p", "/p"));
+        s.feed_output(b"wasmux bridge: pi --mode rpc\n");
+        on_line(&mut s, &json!({"type": "agent_start"}));
+        let probe = json!({"type": "response", "command": "get_state", "id": READY_PROBE_ID,
+            "success": true, "data": {"isStreaming": false}});
+        let u = on_line(&mut s, &probe);
+        assert!(!idle(&u), "a stale probe answer ended the run");
+        assert!(s.running);
+    }
+
+    #[test]
+    fn the_probe_answer_makes_a_fresh_agent_idle() {
+        let mut s = <PiSession as ProviderSession>::new(test_request("p", "/p"));
+        s.feed_output(b"wasmux bridge: pi --mode rpc\n");
+        let probe = json!({"type": "response", "command": "get_state", "id": READY_PROBE_ID,
+            "success": true, "data": {"isStreaming": false}});
+        assert!(idle(&on_line(&mut s, &probe)));
     }
 }

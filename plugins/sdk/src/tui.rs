@@ -55,9 +55,9 @@ pub struct Tui {
     seen: u64,
     /// The dialog the agent went on from while it was still on screen.
     answered: Option<String>,
-    /// A menu answer under way: the dialog's id and the option its cursor
-    /// was sent to; Enter goes once the screen shows the cursor there.
-    confirm: Option<(String, usize)>,
+    /// A menu answer under way: the dialog's options and the option its
+    /// cursor was sent to; Enter goes once the screen shows the cursor there.
+    confirm: Option<(Vec<String>, usize)>,
 }
 
 impl Tui {
@@ -131,8 +131,10 @@ impl Tui {
             self.confirm = None;
             return;
         };
-        if let Some((id, target)) = self.confirm.clone()
-            && self.dialog.as_ref().is_some_and(|cur| cur.key == d.key && cur.id == id)
+        // The dialog answered is still up (by its options: a redraw caught
+        // mid-render may read as another question) with the cursor there.
+        if let Some((options, target)) = self.confirm.clone()
+            && d.options == options
             && d.cursor == Some(target)
         {
             self.confirm = None;
@@ -182,7 +184,8 @@ impl Tui {
             self.confirm = None;
             return vec![InputAction::Keys(vec!["Enter".into()])];
         }
-        self.confirm = Some((id.to_string(), to));
+        let options = self.asked(id).map(|d| d.options.clone()).unwrap_or_default();
+        self.confirm = Some((options, to));
         vec![InputAction::Keys(crate::dialogs::menu_arrows(from, to))]
     }
 }

@@ -294,6 +294,14 @@ pub async fn sigkill_mid_turn_then_a_turn(cli: Cli, name: &str) -> Result<()> {
         Ok((r.stub.holding() == 1).then_some(()))
     })
     .await?;
+    let before = r.d.get(&format!("/sessions/{name}/messages/{id}")).await?.1;
+    assert_eq!(
+        before["status"],
+        "running",
+        "{before}\n{:#?}\n{}",
+        r.events(name).await?,
+        r.diagnostics(name)
+    );
     r.d.kill9();
     r.stub.release();
     r.d.wait_for(LONG, "the reply to finish", || async {
