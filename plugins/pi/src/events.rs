@@ -16,7 +16,7 @@ pub fn on_line(s: &mut PiSession, v: &Value) -> Update {
         "response" => response(s, v, &mut u),
         "agent_start" => {
             s.running = true;
-            s.probing = false;
+            s.run_since_probe = true;
             s.aborted = false;
             s.failed = None;
             s.streamed.clear();
@@ -98,7 +98,7 @@ fn response(s: &mut PiSession, v: &Value, u: &mut Update) {
         }
         return;
     }
-    if command == "get_state" && v["id"] == READY_PROBE_ID && std::mem::take(&mut s.probing) {
+    if command == "get_state" && v["id"] == READY_PROBE_ID && !s.run_since_probe {
         s.running = v["data"]["isStreaming"] == true;
         let now = if s.running {
             AgentState::Working

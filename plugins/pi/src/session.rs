@@ -14,10 +14,10 @@ pub const READY_PROBE_ID: &str = "wasmux-ready";
 pub struct PiSession {
     /// pi is inside an agent run (between `agent_start` and `agent_end`).
     pub running: bool,
-    /// The readiness probe is out and no run has started since: only then
-    /// does its answer decide the state (an answer read after `agent_start`
-    /// is older than the run and would end it as idle).
-    pub probing: bool,
+    /// A run started after the readiness probe was sent: the probe's answer
+    /// is then older than the run and would end it as idle, so it is
+    /// ignored.
+    pub run_since_probe: bool,
     /// The last state published was `waiting-permission`: the next event
     /// means pi moved on.
     pub waiting: bool,
@@ -53,7 +53,7 @@ impl ProviderSession for PiSession {
     fn new(_req: LaunchRequest) -> Self {
         PiSession {
             running: false,
-            probing: false,
+            run_since_probe: false,
             waiting: false,
             aborted: false,
             failed: None,
@@ -74,7 +74,7 @@ impl ProviderSession for PiSession {
             self.dialogs.clear();
             u.actions
                 .push(command(json!({"id": READY_PROBE_ID, "type": "get_state"})));
-            self.probing = true;
+            self.run_since_probe = false;
             set_state(&mut u, AgentState::Starting, StateSource::Protocol, None);
         }
         u
