@@ -22,6 +22,22 @@ struct Tool {
     /// The last `diff` content seen for it (OpenCode puts the diff only in
     /// the permission request; its completion carries just a text).
     diffs: Vec<Diff>,
+    /// Files an `edit`-kind call named in its `locations` (an OpenCode
+    /// write allowed always reports no diff at all).
+    edits: Vec<String>,
+}
+
+/// The paths of an `edit`-kind call's `locations`.
+fn edited_paths(call: &Value) -> Vec<String> {
+    if call["kind"] != "edit" {
+        return Vec::new();
+    }
+    call["locations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l["path"].as_str().map(str::to_string))
+        .collect()
 }
 
 /// How a turn ended.
@@ -172,6 +188,10 @@ impl Turn {
             if !seen.is_empty() {
                 tool.diffs = seen;
             }
+            let paths = edited_paths(call);
+            if !paths.is_empty() {
+                tool.edits = paths;
+            }
             return;
         }
         self.flush(u);
@@ -188,6 +208,7 @@ impl Turn {
             done: false,
             refused: false,
             diffs: seen,
+            edits: edited_paths(call),
         };
         self.tools.insert(id, tool);
         self.working(u, Some(title));
@@ -212,6 +233,16 @@ impl Turn {
                 let mut applied = diffs(update);
                 if applied.is_empty() && status == "completed" {
                     applied = std::mem::take(&mut tool.diffs);
+                }
+                if applied.is_empty() && status == "completed" {
+                    // No diff anywhere: the file changed, how is unknown.
+                    for path in std::mem::take(&mut tool.edits) {
+                        u.events.push(AgentEvent::FileEdit(FileEdit {
+                            description: format!("{title}: edited"),
+                            diff: None,
+                            file_path: path,
+                        }));
+                    }
                 }
                 for (path, old, new) in applied {
                     u.events.push(AgentEvent::FileEdit(FileEdit {
@@ -355,6 +386,27 @@ mod tests {
         );
         assert!(turn.asking.is_empty());
         assert!(working(&done));
+    }
+
+    #[test]
+    fn a_completed_edit_without_any_diff_still_names_its_file() {
+        // OpenCode 1.18, a write allowed always: no permission request, no diff.
+        let (mut turn, mut u) = (Turn::default(), empty_update());
+        turn.update(
+            &json!({"sessionUpdate": "tool_call", "toolCallId": "c2", "title": "write", "kind": "edit",
+                "status": "pending", "locations": []}),
+            &mut u,
+        );
+        turn.update(
+            &json!({"sessionUpdate": "tool_call_update", "toolCallId": "c2", "status": "in_progress", "kind": "edit",
+                "locations": [{"path": "/p/hello.py"}]}),
+            &mut u,
+        );
+        turn.update(
+            &json!({"sessionUpdate": "tool_call_update", "toolCallId": "c2", "status": "completed"}),
+            &mut u,
+        );
+        assert_eq!(edits(&u), ["/p/hello.py"]);
     }
 
     #[test]

@@ -226,3 +226,42 @@ async fn gemini_real_cli_sigkill_mid_turn_then_a_turn() -> Result<()> {
 async fn opencode_real_cli_sigkill_mid_turn_then_a_turn() -> Result<()> {
     sigkill_mid_turn_then_a_turn(Cli::OpenCode, "ockill").await
 }
+
+/// A write allowed always: written, and the next turn's write of the same
+/// file runs without asking.
+async fn write_always_then_unasked(cli: Cli, name: &str) -> Result<()> {
+    let r = rig(cli).await?;
+    let (_, done) = write_answered(&r, name, "always").await?;
+    assert_eq!(done["status"], "done", "{done}\n{}", r.diagnostics(name));
+    r.wait_state(name, "idle").await?;
+    let path = r.project.join("hello.py").display().to_string();
+    let (tool, input) = match cli {
+        Cli::Gemini => ("write_file", json!({"file_path": path, "content": "print(\"bye\")\n"})),
+        _ => ("write", json!({"filePath": path, "content": "print(\"bye\")\n"})),
+    };
+    r.stub.clear();
+    r.stub.push(Reply::new(30, 20).then_tool(tool, input));
+    r.stub.push(Reply::new(50, 10).then_text("Now it says bye."));
+    let w = r.send_wait(name, "Make it say bye").await?;
+    assert_eq!(w["status"], "done", "{w}\n{}", r.diagnostics(name));
+    assert_eq!(std::fs::read_to_string(r.project.join("hello.py"))?, "print(\"bye\")\n");
+    let evs = r.events(name).await?;
+    let turn = last_turn(&evs);
+    assert!(
+        of(turn, "permission-request").is_empty(),
+        "asked again: {:?}",
+        types(turn)
+    );
+    assert_eq!(of(turn, "file-edit").len(), 1, "{:?}", types(turn));
+    Ok(())
+}
+
+#[tokio::test]
+async fn gemini_real_cli_write_allowed_always_is_not_asked_again() -> Result<()> {
+    write_always_then_unasked(Cli::Gemini, "gmalways").await
+}
+
+#[tokio::test]
+async fn opencode_real_cli_write_allowed_always_is_not_asked_again() -> Result<()> {
+    write_always_then_unasked(Cli::OpenCode, "ocalways").await
+}
