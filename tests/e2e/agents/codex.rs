@@ -61,17 +61,7 @@ async fn codex_real_cli_reaches_idle_and_a_tool_turn_returns_the_final_answer() 
     let turn = last_turn(&evs);
     assert_eq!(of(&evs, "task-started").len(), 1, "{:?}", types(&evs));
     assert_eq!(of(&evs, "task-complete").len(), 1, "{:?}", types(&evs));
-    let call = of(turn, "tool-call")
-        .into_iter()
-        .find(|e| e["name"] == "exec_command")
-        .context("the exec_command call")?
-        .clone();
-    let result = of(turn, "tool-result")
-        .into_iter()
-        .find(|e| e["callId"] == call["callId"])
-        .context("its result")?;
-    assert_eq!(result["isError"], false, "{result}");
-    assert!(result["output"].to_string().contains("print"), "{result}");
+    assert_successful_call(turn, "exec_command", "print")?;
     let counts: Vec<(u64, u64)> = of(turn, "token-count")
         .iter()
         .map(|e| {

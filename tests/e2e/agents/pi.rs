@@ -26,17 +26,7 @@ async fn pi_real_cli_reaches_idle_and_a_tool_turn_returns_the_final_answer() -> 
     assert_eq!(history.last().context("history")?["response"], w["response"]);
     let evs = r.events("pi").await?;
     let turn = last_turn(&evs);
-    let call = of(turn, "tool-call")
-        .into_iter()
-        .find(|e| e["name"] == "bash")
-        .context("the bash call")?
-        .clone();
-    let result = of(turn, "tool-result")
-        .into_iter()
-        .find(|e| e["callId"] == call["callId"])
-        .context("its result")?;
-    assert_eq!(result["isError"], false, "{result}");
-    assert!(result["output"].to_string().contains("print"), "{result}");
+    assert_successful_call(turn, "bash", "print")?;
     let counts: Vec<(u64, u64)> = of(turn, "token-count")
         .iter()
         .map(|e| (e["input"].as_u64().unwrap_or(0), e["output"].as_u64().unwrap_or(0)))

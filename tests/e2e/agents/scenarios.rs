@@ -67,6 +67,22 @@ pub fn assert_final_answer(done: &Value, answer: &str) {
     );
 }
 
+/// The turn's call of `tool` has a successful result whose output holds
+/// `output`.
+pub fn assert_successful_call(turn: &[Value], tool: &str, output: &str) -> Result<()> {
+    let call = of(turn, "tool-call")
+        .into_iter()
+        .find(|e| e["name"] == tool)
+        .with_context(|| format!("the {tool} call"))?;
+    let result = of(turn, "tool-result")
+        .into_iter()
+        .find(|e| e["callId"] == call["callId"])
+        .context("its result")?;
+    assert_eq!(result["isError"], false, "{result}");
+    assert!(result["output"].to_string().contains(output), "{result}");
+    Ok(())
+}
+
 /// An approved request: one `file-edit`, and the state left
 /// `waiting-permission` for `working`, then ended `idle`.
 pub fn assert_approved_edit(evs: &[Value]) -> Result<()> {
