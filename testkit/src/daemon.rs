@@ -53,6 +53,52 @@ pub struct TestDaemon {
     log: PathBuf,
     bin: PathBuf,
     rust_log: String,
+    /// Ends the test process with diagnostics if this daemon outlives
+    /// [`watchdog_limit`] (a hang fails fast instead of holding CI).
+    _watchdog: Watchdog,
+}
+
+/// How long one test's daemon may live: `WASMUX_TEST_WATCHDOG_SECS`,
+/// default 20 minutes (the slowest test takes about 3 under load).
+pub fn watchdog_limit() -> Duration {
+    let secs = std::env::var("WASMUX_TEST_WATCHDOG_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1200);
+    Duration::from_secs(secs)
+}
+
+/// A thread that, unless dropped first, writes what the stuck test was
+/// doing to stderr (uncaptured) and aborts the test process.
+struct Watchdog {
+    _cancel: std::sync::mpsc::Sender<()>,
+}
+
+impl Watchdog {
+    fn start(log: PathBuf, socket: PathBuf) -> Watchdog {
+        let (cancel, cancelled) = std::sync::mpsc::channel::<()>();
+        let test = std::thread::current().name().unwrap_or("?").to_string();
+        let limit = watchdog_limit();
+        std::thread::spawn(move || {
+            if cancelled.recv_timeout(limit) != Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                return;
+            }
+            use std::io::Write;
+            let log = std::fs::read_to_string(&log).unwrap_or_default();
+            let panes = crate::tmux::tmux(
+                &socket,
+                &["list-panes", "-a", "-F", "#{session_name} #{pane_pid} #{pane_dead}"],
+            )
+            .unwrap_or_else(|e| format!("{e:#}"));
+            let report = format!(
+                "\n=== watchdog: test `{test}` still holds its daemon after {limit:?}; aborting the test process ===\n--- tmux panes ---\n{panes}\n--- daemon log (end) ---\n{}\n",
+                tail(&log, 80)
+            );
+            let _ = std::io::stderr().write_all(report.as_bytes());
+            std::process::abort();
+        });
+        Watchdog { _cancel: cancel }
+    }
 }
 
 impl TestDaemon {
@@ -89,6 +135,7 @@ impl TestDaemon {
     ) -> Result<TestDaemon> {
         let dir = tempfile::Builder::new().prefix("wasmux-test-").tempdir()?;
         prepare(dir.path())?;
+        let watchdog = Watchdog::start(dir.path().join("daemon.log"), dir.path().join("tmux.sock"));
         let mut d = TestDaemon {
             child: None,
             log: dir.path().join("daemon.log"),
@@ -97,9 +144,15 @@ impl TestDaemon {
             config: config.to_string(),
             addr: "127.0.0.1:0".parse()?,
             token: String::new(),
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                // Per read: long-polls and SSE streams stay open, a daemon
+                // that stops answering fails the test.
+                .read_timeout(Duration::from_secs(300))
+                .build()?,
             bin,
             rust_log: rust_log.to_string(),
+            _watchdog: watchdog,
         };
         d.spawn().await?;
         Ok(d)

@@ -20,4 +20,4 @@ pub mod tmux;
 
 pub use daemon::{TestDaemon, tail, wasmux_bin};
 pub use plugins::{built_plugins, install_plugin};
-pub use tmux::kill_tmux_server;
+pub use tmux::{kill_tmux_server, tmux, tmux_output};

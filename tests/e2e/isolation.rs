@@ -34,15 +34,8 @@ async fn create(d: &TestDaemon, name: &str, provider: &str, cwd: &std::path::Pat
 
 /// The pane as tmux shows it (the test names its target explicitly).
 fn pane_text(d: &TestDaemon, name: &str) -> Result<String> {
-    let out = std::process::Command::new("tmux")
-        .arg("-S")
-        .arg(d.tmux_socket())
-        .args(["capture-pane", "-p", "-J", "-t", &format!("={name}:")])
-        .output()?;
-    if !out.status.success() {
-        bail!("capture-pane {name}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    let target = format!("={name}:");
+    crate::harness::tmux(&d.tmux_socket(), &["capture-pane", "-p", "-J", "-t", &target])
 }
 
 /// Every logged byte of `name` (replay from the start, up to the seq the

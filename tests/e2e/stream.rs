@@ -282,12 +282,7 @@ async fn snapshot_resize_keys_and_a_person_attached() -> Result<()> {
 
     // A person at the terminal (same socket) drives the session too.
     let sock = d.tmux_socket();
-    let status = std::process::Command::new("tmux")
-        .arg("-S")
-        .arg(&sock)
-        .args(["send-keys", "-t", "=snap:", "echo from-a-person", "Enter"])
-        .status()?;
-    assert!(status.success());
+    crate::harness::tmux(&sock, &["send-keys", "-t", "=snap:", "echo from-a-person", "Enter"])?;
     read_until(&mut c, &mut got, 10_000, |c| c.contains(b"from-a-person\r\n")).await?;
     let (_, s) = d.get("/sessions/snap").await?;
     assert!(s["attach"].as_str().unwrap().contains(&sock.display().to_string()));
@@ -433,15 +428,8 @@ async fn restart_reattaches_live_sessions_and_marks_vanished_ones_exited() -> Re
     // While the daemon is down: one session's tmux session vanishes, the
     // other prints something.
     let sock = d.tmux_socket();
-    let tmux = |args: &[&str]| {
-        std::process::Command::new("tmux")
-            .arg("-S")
-            .arg(&sock)
-            .args(args)
-            .status()
-    };
-    assert!(tmux(&["kill-session", "-t", "=gone"])?.success());
-    assert!(tmux(&["send-keys", "-t", "=keep:", "echo while-down", "Enter"])?.success());
+    crate::harness::tmux(&sock, &["kill-session", "-t", "=gone"])?;
+    crate::harness::tmux(&sock, &["send-keys", "-t", "=keep:", "echo while-down", "Enter"])?;
     d.wait_raw("keep", "the echo", |_, raw| {
         memchr::memmem::find(raw, b"while-down\r\n").is_some()
     })

@@ -48,7 +48,9 @@ impl StreamClient {
     pub async fn connect_request(
         req: tokio_tungstenite::tungstenite::handshake::client::Request,
     ) -> Result<StreamClient> {
-        let (ws, _) = tokio_tungstenite::connect_async(req).await?;
+        let (ws, _) = tokio::time::timeout(Duration::from_secs(30), tokio_tungstenite::connect_async(req))
+            .await
+            .context("timed out connecting the stream")??;
         let mut c = StreamClient {
             ws,
             held: Default::default(),

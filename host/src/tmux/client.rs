@@ -56,7 +56,18 @@ pub struct Live {
 /// How many recent `%output` bytes to remember.
 const RECENT: usize = 256;
 
-type Pending = oneshot::Sender<Result<Reply, TmuxError>>;
+/// One command awaiting its reply.
+struct Pending {
+    /// Where the reply goes.
+    tx: oneshot::Sender<Result<Reply, TmuxError>>,
+    /// How many commands follow this one on the same command line: tmux
+    /// runs none of them, and sends no reply for them, once this one fails.
+    rest_of_line: usize,
+}
+
+/// How long a command may go unanswered before its caller gets
+/// [`TmuxError::Timeout`] (the reply, if it ever comes, is discarded).
+pub const REPLY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A running control client.
 pub struct ControlClient {
@@ -159,17 +170,26 @@ impl ControlClient {
                             let output_before = begin_positions
                                 .pop_front()
                                 .unwrap_or_else(|| live.lock().unwrap_or_else(|p| p.into_inner()).output_bytes);
-                            let waiter = pending.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
-                            if let Some(w) = waiter {
+                            let mut queue = pending.lock().unwrap_or_else(|p| p.into_inner());
+                            if let Some(w) = queue.pop_front() {
                                 let reply = Reply { lines, output_before };
-                                let _ = w.send(if error {
-                                    Err(TmuxError::Command {
+                                if error {
+                                    let message = reply.text();
+                                    // The rest of the line never runs.
+                                    let n = w.rest_of_line.min(queue.len());
+                                    for skipped in queue.drain(..n) {
+                                        let _ = skipped.tx.send(Err(TmuxError::Command {
+                                            command: "control".into(),
+                                            message: format!("not run: an earlier command on its line failed ({message})"),
+                                        }));
+                                    }
+                                    let _ = w.tx.send(Err(TmuxError::Command {
                                         command: "control".into(),
-                                        message: reply.text(),
-                                    })
+                                        message,
+                                    }));
                                 } else {
-                                    Ok(reply)
-                                });
+                                    let _ = w.tx.send(Ok(reply));
+                                }
                             }
                         }
                         Event::Reply { error, lines, .. } => {
@@ -197,7 +217,7 @@ impl ControlClient {
                 }
             }
             for w in pending.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
-                let _ = w.send(Err(TmuxError::Gone));
+                let _ = w.tx.send(Err(TmuxError::Gone));
             }
             notify.notify_one();
             let _ = exit_tx.send(Some(reason.unwrap_or_else(|| "control client closed".into())));
@@ -238,9 +258,12 @@ impl ControlClient {
             let mut stdin = self.stdin.lock().await;
             {
                 let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-                for _ in lines {
+                for i in 0..lines.len() {
                     let (tx, rx) = oneshot::channel();
-                    pending.push_back(tx);
+                    pending.push_back(Pending {
+                        tx,
+                        rest_of_line: lines.len() - 1 - i,
+                    });
                     receivers.push(rx);
                 }
             }
@@ -252,8 +275,13 @@ impl ControlClient {
         }
         let mut replies = Vec::with_capacity(receivers.len());
         let mut first_err = None;
+        let deadline = tokio::time::Instant::now() + REPLY_TIMEOUT;
         for rx in receivers {
-            match rx.await.map_err(|_| TmuxError::Gone).and_then(|r| r) {
+            let reply = match tokio::time::timeout_at(deadline, rx).await {
+                Ok(r) => r.map_err(|_| TmuxError::Gone).and_then(|r| r),
+                Err(_) => Err(TmuxError::Timeout(REPLY_TIMEOUT)),
+            };
+            match reply {
                 Ok(r) => replies.push(r),
                 Err(e) => {
                     first_err.get_or_insert(e);
@@ -285,5 +313,34 @@ impl ControlClient {
         if let Some(mut c) = self.child.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = c.start_kill();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A command that fails ends its line: tmux runs, and answers, none of
+    /// the commands after it. Their callers get an error, and the replies
+    /// of later lines still reach their own callers.
+    #[tokio::test]
+    async fn a_failed_command_ends_its_line_and_later_replies_stay_matched() {
+        let dir = tempfile::tempdir().unwrap();
+        let tmux = Tmux::new(dir.path()).unwrap();
+        let args: Vec<String> = ["new-session", "-s", "t", "-x", "80", "-y", "24", "sleep 600"]
+            .map(String::from)
+            .into();
+        let client = ControlClient::spawn(&tmux, &args, false, false).unwrap();
+        client.startup_reply().await.unwrap();
+        let failed = client
+            .atomic(&["display -p one", "send-keys -t =nosuch x", "display -p skipped"])
+            .await
+            .unwrap_err();
+        assert!(failed.to_string().contains("can't find"), "{failed}");
+        let next = client.command("display -p next").await.unwrap();
+        assert_eq!(next.text(), "next");
+        let both = client.atomic(&["display -p a", "display -p b"]).await.unwrap();
+        assert_eq!(both.iter().map(Reply::text).collect::<Vec<_>>(), ["a", "b"]);
+        let _ = tmux.run(&["kill-server"]).await;
     }
 }

@@ -28,6 +28,9 @@ pub enum TmuxError {
     /// The control client is gone.
     #[error("the tmux control client for this session has exited")]
     Gone,
+    /// tmux did not answer in time.
+    #[error("tmux did not answer within {0:?}")]
+    Timeout(std::time::Duration),
     /// Bad input to a tmux operation.
     #[error("{0}")]
     Invalid(String),
@@ -87,8 +90,12 @@ impl Tmux {
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .output()
+            .output();
+        // kill_on_drop: a server that never answers does not leave the
+        // client behind.
+        let out = tokio::time::timeout(client::REPLY_TIMEOUT, out)
             .await
+            .map_err(|_| TmuxError::Timeout(client::REPLY_TIMEOUT))?
             .map_err(TmuxError::Spawn)?;
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).into_owned())

@@ -181,15 +181,9 @@ impl Rig {
 
     /// What the pane of `name` shows now.
     pub fn pane(&self, name: &str) -> String {
-        let out = std::process::Command::new("tmux")
-            .arg("-S")
-            .arg(self.d.tmux_socket())
-            .args(["capture-pane", "-p", "-t", &format!("={name}:")])
-            .output();
-        match out {
-            Ok(o) => String::from_utf8_lossy(&o.stdout).into_owned(),
-            Err(e) => format!("(capture-pane failed: {e})"),
-        }
+        let target = format!("={name}:");
+        crate::harness::tmux(&self.d.tmux_socket(), &["capture-pane", "-p", "-t", &target])
+            .unwrap_or_else(|e| format!("(capture-pane failed: {e:#})"))
     }
 
     /// `POST /messages?wait=true` of `text`; the answer.
