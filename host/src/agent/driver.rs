@@ -9,7 +9,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::Agent;
 use super::permissions::PendingPermission;
-use crate::events::{Event, StateInfo};
+use crate::events::{AgentState, Event, StateInfo};
 use crate::plugins::bindings::types::{AgentEvent, Screen};
 use crate::plugins::provider_instance::Update;
 
@@ -187,7 +187,9 @@ impl Agent {
                 _ = life.changed() => {}
                 _ = stop.changed() => return,
                 _ = tokio::time::sleep(Duration::from_millis(poll_ms as u64)), if polling => {
-                    if cursor != last_screen_seq {
+                    // While a dialog waits the screen is fed even unchanged:
+                    // a provider can see its answer was not taken.
+                    if cursor != last_screen_seq || self.state().value == AgentState::WaitingPermission {
                         last_screen_seq = cursor;
                         self.feed_screen().await;
                     }

@@ -58,7 +58,20 @@ pub struct Tui {
     /// A menu answer under way: the dialog's options and the option its
     /// cursor was sent to; Enter goes once the screen shows the cursor there.
     confirm: Option<(Vec<String>, usize)>,
+    /// The Enter sent to answer a dialog: (its key, the option, screens
+    /// that still showed it there, Enters sent). A dialog still up, cursor
+    /// unmoved, after [`RETRY_AFTER`] screens did not take the Enter (the
+    /// real Claude Code drops one that lands while it mounts the dialog's
+    /// input on a loaded machine): it is pressed again, at most
+    /// [`RETRIES`] times.
+    retry: Option<(String, usize, u32, u32)>,
 }
+
+/// Screens (the host feeds one per poll while a dialog waits) showing an
+/// answered dialog unchanged before its Enter is pressed again.
+const RETRY_AFTER: u32 = 8;
+/// Enters pressed at most for one answer.
+const RETRIES: u32 = 3;
 
 impl Tui {
     /// Nothing seen yet, for the session launched with `session_uuid`.
@@ -72,6 +85,7 @@ impl Tui {
             seen: 0,
             answered: None,
             confirm: None,
+            retry: None,
         }
     }
 
@@ -129,8 +143,21 @@ impl Tui {
             self.dialog = None;
             self.answered = None;
             self.confirm = None;
+            self.retry = None;
             return;
         };
+        match self.retry.as_mut() {
+            Some((key, target, screens, sent)) if *key == d.key && d.cursor == Some(*target) => {
+                *screens += 1;
+                if *screens >= RETRY_AFTER && *sent < RETRIES {
+                    *screens = 0;
+                    *sent += 1;
+                    u.actions.push(InputAction::Keys(vec!["Enter".into()]));
+                }
+            }
+            Some(_) => self.retry = None,
+            None => {}
+        }
         // The dialog answered is still up (by its options: a redraw caught
         // mid-render may read as another question) with the cursor there.
         if let Some((options, target)) = self.confirm.clone()
@@ -138,6 +165,7 @@ impl Tui {
             && d.cursor == Some(target)
         {
             self.confirm = None;
+            self.retry = Some((d.key.clone(), target, 0, 1));
             u.actions.push(InputAction::Keys(vec!["Enter".into()]));
         }
         if self.answered.as_ref() == Some(&d.key) {
@@ -182,6 +210,7 @@ impl Tui {
     pub fn menu_answer(&mut self, id: &str, from: usize, to: usize) -> Vec<InputAction> {
         if from == to {
             self.confirm = None;
+            self.retry = self.asked(id).map(|d| (d.key.clone(), to, 0, 1));
             return vec![InputAction::Keys(vec!["Enter".into()])];
         }
         let options = self.asked(id).map(|d| d.options.clone()).unwrap_or_default();
@@ -243,6 +272,38 @@ mod tests {
         let ids = requests(&u);
         assert_eq!(ids.len(), 2);
         assert_ne!(ids[0], ids[1]);
+    }
+
+    #[test]
+    fn an_enter_the_dialog_did_not_take_is_pressed_again_a_few_times() {
+        let enters = |u: &Update| {
+            u.actions
+                .iter()
+                .filter(|a| matches!(a, InputAction::Keys(k) if k == &["Enter"]))
+                .count()
+        };
+        let mut t = Tui::new("u");
+        let mut u = empty_update();
+        t.on_screen(Some(dialog("run ls", Some(0))), None, &mut u);
+        let id = requests(&u)[0].clone();
+        assert_eq!(t.menu_answer(&id, 0, 0).len(), 1);
+        let mut u = empty_update();
+        for _ in 0..RETRY_AFTER - 1 {
+            t.on_screen(Some(dialog("run ls", Some(0))), None, &mut u);
+        }
+        assert_eq!(enters(&u), 0, "not before {RETRY_AFTER} unchanged screens");
+        for _ in 0..RETRY_AFTER * 10 {
+            t.on_screen(Some(dialog("run ls", Some(0))), None, &mut u);
+        }
+        assert_eq!(enters(&u) as u32, RETRIES - 1, "at most {RETRIES} Enters in all");
+        // Once the dialog is gone nothing more is pressed, even if the
+        // same question comes back.
+        t.on_screen(None, None, &mut u);
+        let mut u = empty_update();
+        for _ in 0..RETRY_AFTER * 2 {
+            t.on_screen(Some(dialog("run ls", Some(0))), None, &mut u);
+        }
+        assert_eq!(enters(&u), 0);
     }
 
     #[test]
