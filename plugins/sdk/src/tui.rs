@@ -58,13 +58,34 @@ pub struct Tui {
     /// A menu answer under way: the dialog's options and the option its
     /// cursor was sent to; Enter goes once the screen shows the cursor there.
     confirm: Option<(Vec<String>, usize)>,
-    /// The Enter sent to answer a dialog: (its key, the option, screens
-    /// that still showed it there, Enters sent). A dialog still up, cursor
-    /// unmoved, after [`RETRY_AFTER`] screens did not take the Enter (the
-    /// real Claude Code drops one that lands while it mounts the dialog's
-    /// input on a loaded machine): it is pressed again, at most
-    /// [`RETRIES`] times.
-    retry: Option<(String, usize, u32, u32)>,
+    /// The Enter sent to answer a dialog, watched until the dialog goes.
+    retry: Option<Retry>,
+}
+
+/// An Enter that answered a dialog. A dialog still up, cursor unmoved,
+/// after [`RETRY_AFTER`] screens did not take it (the real Claude Code
+/// drops one that lands while it mounts the dialog's input on a loaded
+/// machine): it is pressed again, at most [`RETRIES`] times in all.
+struct Retry {
+    /// The dialog's key.
+    key: String,
+    /// The option the cursor was on.
+    target: usize,
+    /// Screens that still showed the dialog there since the last Enter.
+    screens: u32,
+    /// Enters pressed so far.
+    sent: u32,
+}
+
+impl Retry {
+    fn new(key: &str, target: usize) -> Retry {
+        Retry {
+            key: key.to_string(),
+            target,
+            screens: 0,
+            sent: 1,
+        }
+    }
 }
 
 /// Screens (the host feeds one per poll while a dialog waits) showing an
@@ -147,11 +168,11 @@ impl Tui {
             return;
         };
         match self.retry.as_mut() {
-            Some((key, target, screens, sent)) if *key == d.key && d.cursor == Some(*target) => {
-                *screens += 1;
-                if *screens >= RETRY_AFTER && *sent < RETRIES {
-                    *screens = 0;
-                    *sent += 1;
+            Some(r) if r.key == d.key && d.cursor == Some(r.target) => {
+                r.screens += 1;
+                if r.screens >= RETRY_AFTER && r.sent < RETRIES {
+                    r.screens = 0;
+                    r.sent += 1;
                     u.actions.push(InputAction::Keys(vec!["Enter".into()]));
                 }
             }
@@ -165,7 +186,7 @@ impl Tui {
             && d.cursor == Some(target)
         {
             self.confirm = None;
-            self.retry = Some((d.key.clone(), target, 0, 1));
+            self.retry = Some(Retry::new(&d.key, target));
             u.actions.push(InputAction::Keys(vec!["Enter".into()]));
         }
         if self.answered.as_ref() == Some(&d.key) {
@@ -210,7 +231,7 @@ impl Tui {
     pub fn menu_answer(&mut self, id: &str, from: usize, to: usize) -> Vec<InputAction> {
         if from == to {
             self.confirm = None;
-            self.retry = self.asked(id).map(|d| (d.key.clone(), to, 0, 1));
+            self.retry = self.asked(id).map(|d| Retry::new(&d.key, to));
             return vec![InputAction::Keys(vec!["Enter".into()])];
         }
         let options = self.asked(id).map(|d| d.options.clone()).unwrap_or_default();
