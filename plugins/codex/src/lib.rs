@@ -42,6 +42,14 @@ impl Provider for Codex {
     fn launch(req: LaunchRequest) -> Result<LaunchSpec, PluginError> {
         let program = config::get("command").unwrap_or_else(|| "codex".into());
         let mut command = vec![program];
+        // Codex 0.17x would otherwise attach to (or start) one background
+        // `codex app-server` per CODEX_HOME: it outlives the session and
+        // the daemon, and runs every session's tools with the environment
+        // of the pane that started it.
+        let shared = config::get("shared_daemon").is_some_and(|v| v == "true");
+        if !shared && !req.args.iter().any(|a| a == "--no-daemon") {
+            command.push("--no-daemon".into());
+        }
         command.extend(req.args.iter().cloned());
         let mut spec = launch_spec(command);
         // CODEX_HOME moves `~/.codex`; the operator must allow it in

@@ -124,7 +124,28 @@ async fn approved_write(cli: Cli, name: &str) -> Result<()> {
         "print(\"hello, world\")\n"
     );
     r.wait_state(name, "idle").await?;
-    assert_approved_edit(&r.events(name).await?)
+    let evs = r.events(name).await?;
+    // After the answer the state is `working` from the agent's next update
+    // on (with these CLIs a write completes in that update: the state
+    // follows its result), never `waiting-permission` into the answer.
+    let resolved = evs
+        .iter()
+        .position(|e| e["type"] == "permission-resolved")
+        .context("resolved")?;
+    let after = &evs[resolved..];
+    let first = |kind: &str| after.iter().position(|e| e["type"] == kind);
+    let working = after
+        .iter()
+        .position(|e| e["type"] == "state" && e["value"] == "working")
+        .context("working after the answer")?;
+    let result = first("tool-result").context("the result")?;
+    let answer = first("message").context("the answer")?;
+    assert!(
+        working <= result + 1 && working < answer,
+        "the state stayed waiting-permission past the call: {:?}",
+        types(&evs)
+    );
+    assert_approved_edit(&evs)
 }
 
 async fn refused_write(cli: Cli, name: &str) -> Result<()> {

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use wasmux_testkit::model_stub::{Reply, Request};
 
 use super::scenarios::*;
-use super::{Cli, Rig, last_turn, of, rig, types};
+use super::{Cli, LONG, Rig, last_turn, of, rig, types};
 
 /// The text of the last user message of a Responses request.
 pub fn last_user_text(r: &Request) -> String {
@@ -153,4 +153,72 @@ async fn codex_real_cli_steer_reaches_the_running_turn() -> Result<()> {
         ("exec_command", json!({"cmd": "cat hello.py"}))
     })
     .await
+}
+
+/// Processes whose command line contains `needle` and whose environment
+/// has `HOME=home`.
+fn processes_under(home: &std::path::Path, needle: &str) -> Vec<String> {
+    let home = format!("HOME={}", home.display());
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| {
+        let pid = e.ok()?.file_name().to_str()?.parse::<u32>().ok()?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+        let ours = environ.split(|b| *b == 0).any(|v| v == home.as_bytes());
+        (ours && cmdline.contains(needle)).then(|| format!("{pid}: {cmdline}"))
+    })
+    .collect()
+}
+
+#[tokio::test]
+async fn codex_real_cli_each_session_s_env_reaches_its_tools_and_nothing_outlives_it() -> Result<()> {
+    // Codex's TUI would start one shared `codex app-server` per
+    // CODEX_HOME; its tools then ran with the environment of whichever
+    // pane started it, and it outlived the session and the daemon.
+    let r = rig(Cli::Codex).await?;
+    for (name, value) in [("cxenva", "alpha-env"), ("cxenvb", "beta-env")] {
+        r.create_with_env(name, &[("WASMUX_PROBE", value)]).await?;
+        r.wait_state(name, "idle").await?;
+        r.stub
+            .push(Reply::new(30, 20).then_tool("exec_command", json!({"cmd": "printenv WASMUX_PROBE"})));
+        r.stub.push(Reply::new(40, 10).then_text("Printed it."));
+        let w = r.send_wait(name, "Print WASMUX_PROBE").await?;
+        assert_eq!(w["status"], "done", "{w}\n{}", r.pane(name));
+        let evs = r.events(name).await?;
+        assert_successful_call(last_turn(&evs), "exec_command", value)?;
+    }
+    let outputs: Vec<String> = r
+        .stub
+        .model_calls()
+        .iter()
+        .filter_map(|c| {
+            let items = c.body["input"].as_array()?;
+            let out = items.iter().rev().find(|i| i["type"] == "function_call_output")?;
+            Some(out["output"].to_string())
+        })
+        .collect();
+    assert_eq!(outputs.len(), 2, "{outputs:?}");
+    assert!(
+        outputs[0].contains("alpha-env") && !outputs[0].contains("beta-env"),
+        "{outputs:?}"
+    );
+    assert!(
+        outputs[1].contains("beta-env") && !outputs[1].contains("alpha-env"),
+        "{outputs:?}"
+    );
+    for name in ["cxenva", "cxenvb"] {
+        let (status, body) = r.d.delete(&format!("/sessions/{name}")).await?;
+        assert!(status.is_success(), "{status} {body}");
+    }
+    let home = r.home.path().to_path_buf();
+    let left =
+        r.d.wait_for(LONG, "no Codex process left", || async {
+            Ok(processes_under(&home, "codex").is_empty().then_some(()))
+        })
+        .await;
+    assert!(left.is_ok(), "left running: {:?}", processes_under(&home, "codex"));
+    Ok(())
 }

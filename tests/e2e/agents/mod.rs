@@ -136,7 +136,16 @@ impl Rig {
 
     /// Create session `name` (not waiting for it).
     pub async fn create(&self, name: &str) -> Result<()> {
-        let (status, created) = self.d.post("/sessions", self.session_body(name)).await?;
+        self.create_with_env(name, &[]).await
+    }
+
+    /// Create session `name` with `extra` set in its environment.
+    pub async fn create_with_env(&self, name: &str, extra: &[(&str, &str)]) -> Result<()> {
+        let mut body = self.session_body(name);
+        for (k, v) in extra {
+            body["env"][k] = json!(v);
+        }
+        let (status, created) = self.d.post("/sessions", body).await?;
         if status != 201 {
             bail!("creating {name}: {status} {created}");
         }
