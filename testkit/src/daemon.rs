@@ -50,6 +50,9 @@ pub struct TestDaemon {
     pub token: String,
     /// HTTP client.
     pub http: reqwest::Client,
+    /// A soft `RLIMIT_NOFILE` the daemon starts with (at the next
+    /// [`TestDaemon::restart`]), as a login shell may set one.
+    pub nofile_soft: Option<u64>,
     log: PathBuf,
     bin: PathBuf,
     rust_log: String,
@@ -151,6 +154,7 @@ impl TestDaemon {
                 .read_timeout(Duration::from_secs(300))
                 .build()?,
             bin,
+            nofile_soft: None,
             rust_log: rust_log.to_string(),
             _watchdog: watchdog,
         };
@@ -179,7 +183,23 @@ impl TestDaemon {
         let info = self.dir.path().join("daemon.json");
         let _ = std::fs::remove_file(&info);
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
-        let child = Command::new(&self.bin)
+        let mut cmd = Command::new(&self.bin);
+        if let Some(soft) = self.nofile_soft {
+            // SAFETY: only async-signal-safe calls between fork and exec.
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+                    let mut l = libc::rlimit {
+                        rlim_cur: 0,
+                        rlim_max: 0,
+                    };
+                    libc::getrlimit(libc::RLIMIT_NOFILE, &mut l);
+                    l.rlim_cur = soft.min(l.rlim_max);
+                    libc::setrlimit(libc::RLIMIT_NOFILE, &l);
+                    Ok(())
+                })
+            };
+        }
+        let child = cmd
             .arg("serve")
             .arg("--state-dir")
             .arg(self.dir.path())

@@ -6,8 +6,7 @@
 use anyhow::{Context, Result};
 use reqwest::Method;
 use serde_json::Value;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::harness::TestDaemon;
 use crate::stream::shell_session;
@@ -158,55 +157,12 @@ fn nofile(pid: u32) -> Result<(u64, u64)> {
 
 #[tokio::test]
 async fn rlimit_nofile_is_raised_to_the_hard_limit_at_start() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let log = std::fs::File::create(dir.path().join("daemon.log"))?;
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmux"));
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--state-dir"])
-        .arg(dir.path())
-        .env_remove("WASMUX_URL")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
+    let mut d = TestDaemon::start().await?;
     // Start the daemon with a low soft limit, as many login shells do.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
-            let mut l = libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            };
-            libc::getrlimit(libc::RLIMIT_NOFILE, &mut l);
-            l.rlim_cur = 256.min(l.rlim_max);
-            libc::setrlimit(libc::RLIMIT_NOFILE, &l);
-            Ok(())
-        })
-    };
-    let mut child = cmd.spawn()?;
-    let pid = child.id();
-    let (soft0, hard) = nofile(pid)?;
-    // daemon.json is written after the limit is raised.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let result = loop {
-        if dir.path().join("daemon.json").exists() {
-            let (soft, _) = nofile(pid)?;
-            break if soft == hard {
-                Ok(())
-            } else {
-                Err(anyhow::anyhow!(
-                    "soft limit stayed {soft} (started {soft0}, hard {hard})"
-                ))
-            };
-        }
-        if Instant::now() > deadline || child.try_wait()?.is_some() {
-            break Err(anyhow::anyhow!(
-                "the daemon did not start:\n{}",
-                std::fs::read_to_string(dir.path().join("daemon.log")).unwrap_or_default()
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let _ = child.kill();
-    let _ = child.wait();
-    crate::harness::kill_tmux_server(&dir.path().join("tmux.sock"));
-    assert!(hard > 256 || soft0 == hard, "hard limit {hard} leaves nothing to raise");
-    result
+    d.nofile_soft = Some(256);
+    d.restart().await?;
+    let (soft, hard) = nofile(d.pid().context("pid")?)?;
+    assert!(hard > 256, "hard limit {hard} leaves nothing to raise");
+    assert_eq!(soft, hard, "the soft limit was not raised to the hard one");
+    Ok(())
 }

@@ -2,7 +2,7 @@
 //! (the `shell` provider): FIFO under concurrency, cap, idempotency, steer,
 //! abort, cancel, reset, SSE resume, SIGKILL durability, auth, hostile bodies.
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use futures::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -480,6 +480,40 @@ async fn auth_matrix_over_every_route() -> Result<()> {
     ] {
         assert!(text.contains(&format!("# TYPE {family} ")), "{family} in /metrics");
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn every_documented_operation_is_routed_by_the_running_router() -> Result<()> {
+    // The unit test in `api::openapi` checks the source's route
+    // declarations against the document; this sends every documented
+    // METHOD PATH to the real router: none may fall through to its
+    // no-route 404 or its 405.
+    let d = TestDaemon::start().await?;
+    let (_, doc) = d.get("/openapi.json").await?;
+    let mut probed = 0;
+    for (path, item) in doc["paths"].as_object().context("paths")? {
+        let concrete: String = path
+            .split('/')
+            .map(|seg| if seg.starts_with('{') { "probe" } else { seg })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in item.as_object().context("operations")?.keys() {
+            let Ok(m) = Method::from_bytes(method.to_uppercase().as_bytes()) else {
+                continue;
+            };
+            let (status, body) = d.send(d.req(m.clone(), &concrete)).await?;
+            let unrouted = status == StatusCode::METHOD_NOT_ALLOWED
+                || (status == StatusCode::NOT_FOUND
+                    && body["error"].as_str().is_some_and(|e| e.starts_with("no route")));
+            assert!(
+                !unrouted,
+                "{method} {path} ({concrete}) is documented but not routed: {status} {body}"
+            );
+            probed += 1;
+        }
+    }
+    assert!(probed >= 25, "only {probed} operations documented");
     Ok(())
 }
 

@@ -7,7 +7,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::harness::TestDaemon;
-use crate::queue::{idle, send_wait};
+use crate::queue::{idle, send_wait, wait_done};
 use crate::stream::shell_session;
 
 #[tokio::test]
@@ -88,5 +88,51 @@ async fn a_flipped_byte_in_a_sealed_segment_header_does_not_stop_the_daemon() ->
     assert!(s["lastSeq"].as_u64().is_some_and(|n| n > 2), "{s}");
     // And it still works.
     assert_eq!(send_wait(&d, "rot", "echo after-rot").await?["response"], "after-rot");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_turn_running_across_a_sigkill_can_be_aborted_after_the_restart() -> Result<()> {
+    // Found with the shell: a command still running when the daemon
+    // restarted could not be aborted (`{"aborted":null}`), and later
+    // messages queued behind it.
+    let mut d = TestDaemon::start().await?;
+    let dir = tempfile::tempdir()?;
+    shell_session(&d, "resumed", dir.path()).await?;
+    idle(&d, "resumed").await?;
+    let (status, body) = d
+        .post(
+            "/sessions/resumed/messages",
+            json!({"text": "echo LONG-start; sleep 600; echo LONG-end"}),
+        )
+        .await?;
+    assert_eq!(status, 202, "{body}");
+    let long = body["id"].as_str().unwrap_or_default().to_string();
+    d.wait_raw("resumed", "the long command running", |_, raw| {
+        memchr::memmem::find(raw, b"LONG-start\r\n").is_some()
+    })
+    .await?;
+    let (status, body) = d
+        .post("/sessions/resumed/messages", json!({"text": "echo NEXT-ok"}))
+        .await?;
+    assert_eq!(status, 202, "{body}");
+    let next = body["id"].as_str().unwrap_or_default().to_string();
+    d.kill9();
+    d.restart().await?;
+    let (status, body) = d.post("/sessions/resumed/abort", json!({})).await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["aborted"],
+        long.as_str(),
+        "the resumed turn is the one aborted: {body}"
+    );
+    let aborted = wait_done(&d, "resumed", &long).await?;
+    assert_eq!(aborted["status"], "aborted", "{aborted}");
+    let done = wait_done(&d, "resumed", &next).await?;
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(
+        done["response"], "NEXT-ok",
+        "the next message got its own output: {done}"
+    );
     Ok(())
 }

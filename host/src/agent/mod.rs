@@ -19,7 +19,7 @@ pub mod turn;
 
 pub use launch::ResolvedLaunch;
 pub use life::LaunchMode;
-pub use ops::{EnqueueRequest, EnqueueResult, QueueError, SteerResult};
+pub use ops::{EnqueueRequest, EnqueueResult, QueueError, SteerMode, SteerResult};
 pub use permissions::PendingPermission;
 
 use std::path::PathBuf;
@@ -44,6 +44,17 @@ pub struct Turn {
     pub text: String,
     /// When delivered (ms).
     pub started_at: u64,
+}
+
+impl Turn {
+    /// The turn of stored message `m` (delivered at its `started_at`).
+    fn of(m: &crate::store::MessageRow) -> Turn {
+        Turn {
+            id: m.id.clone(),
+            text: m.text.clone(),
+            started_at: m.started_at.unwrap_or_else(crate::util::now_ms),
+        }
+    }
 }
 
 /// What an agent needs from the daemon.
@@ -221,7 +232,13 @@ impl Agent {
     /// Start the agent's tasks: the provider driver from output seq
     /// `cursor` on, and the queue runner.
     pub fn start_tasks(self: &Arc<Self>, cursor: u64) {
+        // The turn a restarted daemon found running is this agent's turn
+        // from now on (an abort right after start-up must find it).
+        let resumed = self.host.store.message_running(&self.name).ok().flatten();
+        if let Some(m) = &resumed {
+            self.set_turn(Some(Turn::of(m)));
+        }
         tokio::spawn(self.clone().drive(cursor));
-        tokio::spawn(self.clone().run_queue());
+        tokio::spawn(self.clone().run_queue(resumed));
     }
 }

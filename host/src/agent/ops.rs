@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::Agent;
 use super::permissions::{Claim, PendingPermission};
-use crate::events::Event;
+use crate::events::{Decision, Event};
 use crate::plugins::bindings::types::PermissionDecision;
 use crate::session::SessionError;
 use crate::store::{Enqueued, MessageRow, MessageStatus, NewMessage};
@@ -41,7 +41,7 @@ pub struct EnqueueResult {
 }
 
 /// How a steer was delivered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SteerMode {
     /// Typed into the running turn.
@@ -297,7 +297,7 @@ impl Agent {
         for p in cancelled {
             self.bus.emit(Event::PermissionResolved {
                 permission_id: p.permission_id,
-                decision: "cancelled".into(),
+                decision: Decision::Cancelled,
                 tool_name: p.tool_name,
             });
         }
@@ -305,15 +305,12 @@ impl Agent {
 
     /// Answer permission request `id` (first answer wins).
     pub async fn answer_permission(&self, id: &str, decision: &str) -> Result<(), QueueError> {
+        let decision = Decision::answer(decision).map_err(QueueError::Invalid)?;
         let d = match decision {
-            "allow" => PermissionDecision::Allow,
-            "deny" => PermissionDecision::Deny,
-            "always" => PermissionDecision::Always,
-            other => {
-                return Err(QueueError::Invalid(format!(
-                    "decision {other:?} must be allow, deny or always"
-                )));
-            }
+            Decision::Allow => PermissionDecision::Allow,
+            Decision::Deny => PermissionDecision::Deny,
+            Decision::Always => PermissionDecision::Always,
+            Decision::Cancelled => return Err(QueueError::Invalid("a request is never answered `cancelled`".into())),
         };
         let claim = self
             .permissions
@@ -339,7 +336,7 @@ impl Agent {
                 self.perform(&acts).await.map_err(QueueError::Delivery)?;
                 self.bus.emit(Event::PermissionResolved {
                     permission_id: id.to_string(),
-                    decision: decision.to_string(),
+                    decision,
                     tool_name: pending.tool_name,
                 });
                 Ok(())

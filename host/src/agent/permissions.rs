@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use crate::events::Decision;
+
 /// A request waiting for an answer.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -24,7 +26,7 @@ const RESOLVED_KEPT: usize = 1024;
 #[derive(Debug, Default)]
 pub struct Permissions {
     pending: BTreeMap<String, PendingPermission>,
-    resolved: VecDeque<(String, String)>,
+    resolved: VecDeque<(String, Decision)>,
 }
 
 /// Result of claiming a request for an answer.
@@ -32,7 +34,7 @@ pub enum Claim {
     /// Pending: the caller answers it.
     Pending(PendingPermission),
     /// Already answered with this decision.
-    Resolved(String),
+    Resolved(Decision),
     /// Never asked.
     Unknown,
 }
@@ -44,17 +46,22 @@ impl Permissions {
     }
 
     /// Take `id` for answering with `decision` (first answer wins).
-    pub fn claim(&mut self, id: &str, decision: &str) -> Claim {
+    pub fn claim(&mut self, id: &str, decision: Decision) -> Claim {
         if let Some(p) = self.pending.remove(id) {
-            self.resolved.push_back((id.to_string(), decision.to_string()));
-            if self.resolved.len() > RESOLVED_KEPT {
-                self.resolved.pop_front();
-            }
+            self.remember(id, decision);
             return Claim::Pending(p);
         }
         match self.resolved.iter().find(|(r, _)| r == id) {
-            Some((_, d)) => Claim::Resolved(d.clone()),
+            Some((_, d)) => Claim::Resolved(*d),
             None => Claim::Unknown,
+        }
+    }
+
+    /// Remember how `id` was resolved (the newest [`RESOLVED_KEPT`]).
+    fn remember(&mut self, id: &str, decision: Decision) {
+        self.resolved.push_back((id.to_string(), decision));
+        if self.resolved.len() > RESOLVED_KEPT {
+            self.resolved.pop_front();
         }
     }
 
@@ -74,10 +81,7 @@ impl Permissions {
     pub fn cancel_all(&mut self) -> Vec<PendingPermission> {
         let cancelled: Vec<PendingPermission> = std::mem::take(&mut self.pending).into_values().collect();
         for p in &cancelled {
-            self.resolved.push_back((p.permission_id.clone(), "cancelled".into()));
-            if self.resolved.len() > RESOLVED_KEPT {
-                self.resolved.pop_front();
-            }
+            self.remember(&p.permission_id, Decision::Cancelled);
         }
         cancelled
     }

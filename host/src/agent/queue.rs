@@ -97,10 +97,10 @@ impl Agent {
 
     /// Run turns until the agent stops; first the turn a restarted daemon
     /// found running, if any.
-    pub(super) async fn run_queue(self: Arc<Self>) {
+    pub(super) async fn run_queue(self: Arc<Self>, resumed: Option<MessageRow>) {
         let mut stop = self.stop.subscribe();
         let mut state = self.state.subscribe();
-        if let Ok(Some(m)) = self.host.store.message_running(&self.name) {
+        if let Some(m) = resumed {
             self.resume_turn(m).await;
         }
         loop {
@@ -164,11 +164,6 @@ impl Agent {
     /// the next message; it can be aborted as usual. If the agent is idle
     /// and reports nothing of it for [`SETTLE`], it fails.
     async fn resume_turn(&self, m: MessageRow) {
-        self.set_turn(Some(Turn {
-            id: m.id.clone(),
-            text: m.text.clone(),
-            started_at: m.started_at.unwrap_or_else(crate::util::now_ms),
-        }));
         let mut events = self.bus.subscribe();
         let mut watch = self.turn_watch();
         let from = self.host.store.event_message_started(&self.name, &m.id).ok().flatten();
@@ -321,7 +316,9 @@ impl Agent {
     /// 409), so no answer is typed into whatever the agent shows next.
     pub async fn abort(&self) -> Option<String> {
         let turn = self.turn()?;
-        self.finish_from_outside(&turn.id, MessageStatus::Aborted, "aborted");
+        if !self.finish_from_outside(&turn.id, MessageStatus::Aborted, "aborted") {
+            return None; // it ended meanwhile
+        }
         self.cancel_permissions();
         self.interrupt().await;
         Some(turn.id)

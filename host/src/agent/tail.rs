@@ -291,7 +291,10 @@ impl Agent {
                         // A tail whose launch ended leaves the file to the
                         // next launch's.
                         if *lives.borrow() == life {
-                            let _ = std::fs::write(&state_file, serde_json::to_vec(&saved).unwrap_or_default());
+                            let bytes = serde_json::to_vec(&saved).unwrap_or_default();
+                            if let Err(e) = crate::util::write_private(&state_file, &bytes) {
+                                tracing::warn!(session = %self.name, error = %e, "saving the {kind} tail state");
+                            }
                         }
                         continue;
                     }

@@ -12,7 +12,6 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use super::{ApiError, ApiResult, AppState};
-use crate::events::Gap;
 
 /// The JSON of one SSE `data:` line: the event's place in the session's
 /// sequence and the event itself. The daemon sends the stored text; this
@@ -79,9 +78,9 @@ pub async fn events(
         crate::events::follow(session.agent.bus.clone(), after, follow).map(|item| -> Result<SseEvent, Infallible> {
             Ok(match item {
                 Ok(e) => SseEvent::default().id(e.seq.to_string()).data(e.json()),
-                Err(Gap { from, to }) => SseEvent::default()
+                Err(gap) => SseEvent::default()
                     .event("gap")
-                    .data(serde_json::json!({"type": "gap", "from": from, "to": to}).to_string()),
+                    .data(serde_json::to_string(&gap).unwrap_or_default()),
             })
         });
     Ok(Sse::new(stream)

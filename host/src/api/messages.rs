@@ -325,7 +325,7 @@ pub async fn state(State(app): State<AppState>, ApiPath(name): ApiPath<String>) 
     let (agent, terminal) = (&session.agent, &session.terminal);
     let exit = terminal.exited();
     Ok(Json(SessionState {
-        state: super::sessions::state_with_exit(agent.state(), exit.is_some()),
+        state: agent.state().or_exited(exit.is_some()),
         turn: agent.turn().map(|t| TurnInfo {
             id: t.id,
             text: t.text,

@@ -90,7 +90,7 @@ impl SessionInfo {
             },
             exit_code: exit.and_then(|e| e.code),
             last_output: exit.map(|_| t.last_output_lines(20)),
-            state: state_with_exit(s.agent.state(), exit.is_some()),
+            state: s.agent.state().or_exited(exit.is_some()),
             epoch: meta.epoch,
             log_damage: t.log.damage().map(str::to_string),
             first_seq: meta.first_seq,
@@ -101,16 +101,6 @@ impl SessionInfo {
             labels: row.labels,
             uuid: row.uuid,
         }
-    }
-}
-
-/// The agent's state, as `exited` once the terminal says the agent ended
-/// (the provider's own `exited` may trail the exit by a plugin call).
-pub fn state_with_exit(state: StateInfo, exited: bool) -> StateInfo {
-    if exited && state.value != crate::events::AgentState::Exited {
-        StateInfo::exited()
-    } else {
-        state
     }
 }
 

@@ -7,7 +7,7 @@ use serde_json::Value;
 use std::process::ExitCode;
 
 use super::{CliError, Client};
-use crate::events::Event;
+use crate::events::{Event, Gap};
 
 /// `wasmux logs`.
 #[derive(Args, Debug)]
@@ -107,8 +107,8 @@ pub async fn logs(client: &Client, a: LogsArgs) -> Result<ExitCode, CliError> {
                 };
                 if a.json {
                     println!("{data}");
-                } else if v["type"] == "gap" {
-                    println!("(events {}-{} were dropped by retention)", v["from"], v["to"]);
+                } else if let Ok(Gap { from, to }) = serde_json::from_value::<Gap>(v.clone()) {
+                    println!("(events {from}-{to} were dropped by retention)");
                 } else {
                     println!("{}", render(&v));
                 }

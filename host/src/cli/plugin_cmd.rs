@@ -38,7 +38,7 @@ pub struct NewArgs {
     /// Plugin name (`[a-z0-9-]{1,64}`); also the project folder's default name.
     pub name: String,
     /// provider, webhook or adapter.
-    #[arg(long, value_parser = parse_kind)]
+    #[arg(long, value_enum)]
     pub kind: Kind,
     /// rust, python or js.
     #[arg(long, value_enum)]
@@ -50,15 +50,6 @@ pub struct NewArgs {
     /// `plugins/sdk` of the checkout this binary was built from).
     #[arg(long)]
     pub sdk: Option<PathBuf>,
-}
-
-fn parse_kind(s: &str) -> Result<Kind, String> {
-    match s {
-        "provider" => Ok(Kind::Provider),
-        "webhook" => Ok(Kind::Webhook),
-        "adapter" => Ok(Kind::Adapter),
-        other => Err(format!("`{other}` is not a kind: provider, webhook or adapter")),
-    }
 }
 
 /// Options of `wasmux plugin build`.

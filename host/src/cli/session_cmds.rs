@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use std::process::ExitCode;
 
 use super::{CliError, Client};
+use crate::agent::SteerMode;
 
 /// `wasmux new`.
 #[derive(Args, Debug)]
@@ -192,7 +193,7 @@ pub async fn steer(client: &Client, name: &str, text: &str, json: bool) -> Resul
         .await?;
     if json {
         print_json(&r);
-    } else if r["mode"] == "steer" {
+    } else if serde_json::from_value::<SteerMode>(r["mode"].clone()).is_ok_and(|m| m == SteerMode::Steer) {
         println!("typed into the running turn");
     } else {
         println!("no turn running; queued as {}", r["id"].as_str().unwrap_or(""));

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{AgentState, StateSource};
+use super::{AgentState, Decision, StateSource};
 use crate::store::MessageStatus;
 
 /// One normalised event of a session: what a provider reported about its
@@ -88,7 +88,7 @@ pub enum Event {
         /// The request.
         permission_id: String,
         /// `allow`, `deny`, `always` or `cancelled`.
-        decision: String,
+        decision: Decision,
         /// The tool that asked.
         tool_name: String,
     },

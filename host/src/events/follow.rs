@@ -7,8 +7,10 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::{Envelope, EventBus};
 
-/// Events the store no longer holds (retention), `from..=to`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Events the store no longer holds (retention), `from..=to`; on the wire
+/// `{"type":"gap","from","to"}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename = "gap")]
 pub struct Gap {
     /// First missing seq.
     pub from: u64,

@@ -50,7 +50,7 @@ fn variants() -> Vec<Event> {
         },
         Event::PermissionResolved {
             permission_id: "perm_2_1".into(),
-            decision: "allow".into(),
+            decision: crate::events::Decision::Allow,
             tool_name: "Edit".into(),
         },
         Event::TokenCount {

@@ -3,6 +3,7 @@
 //! stored, then fanned out; [`follow`] reads stored events then live ones.
 
 mod bus;
+mod decision;
 mod envelope;
 mod event;
 mod follow;
@@ -10,6 +11,7 @@ mod state;
 pub mod wit;
 
 pub use bus::{EventBus, Numbering};
+pub use decision::Decision;
 pub use envelope::{Envelope, MAX_FIELD, StoredEvent};
 pub use event::Event;
 pub use follow::{Gap, follow};

@@ -155,6 +155,16 @@ impl StateInfo {
         StateInfo::new(AgentState::Exited, StateSource::Process, None)
     }
 
+    /// This state, or `exited` when the process has `exited` (the
+    /// provider's own `exited` may trail the exit by a plugin call).
+    pub fn or_exited(self, exited: bool) -> StateInfo {
+        if exited && self.value != AgentState::Exited {
+            StateInfo::exited()
+        } else {
+            self
+        }
+    }
+
     /// Whether `other` says the same (value and tool; source and time aside).
     pub fn same_as(&self, other: &StateInfo) -> bool {
         self.value == other.value && self.tool == other.tool

@@ -217,7 +217,7 @@ pub fn stream_item(event: &Event, json: &str) -> StreamItem {
             ..
         } => StreamItem::PermissionResolved(PermissionResolution {
             permission_id: permission_id.clone(),
-            decision: decision.clone(),
+            decision: decision.to_string(),
         }),
         Event::Steer { .. } | Event::Unknown => StreamItem::Other(wit::Extension {
             kind: serde_json::from_str::<Value>(json)

@@ -5,7 +5,7 @@
 //! raw_end u64 | crc32 u32 of (seq ‖ raw_end ‖ data) | data`.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -276,12 +276,8 @@ pub(super) fn header_at(file: &File, off: u64) -> Option<Header> {
 
 /// Writes `dir/name` atomically (temp file, fsync, rename).
 pub(super) fn write_atomic(dir: &Path, name: &str, contents: &[u8]) -> Result<(), LogError> {
-    let tmp = dir.join(format!("{name}.tmp"));
-    let mut f = File::create(&tmp).map_err(io_at(&tmp))?;
-    f.write_all(contents).map_err(io_at(&tmp))?;
-    f.sync_all().map_err(io_at(&tmp))?;
     let path = dir.join(name);
-    fs::rename(&tmp, &path).map_err(io_at(&path))
+    crate::util::write_private(&path, contents).map_err(io_at(&path))
 }
 
 /// The epoch in `dir/epoch` if present and well formed (32 hex chars).

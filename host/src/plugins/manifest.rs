@@ -7,7 +7,7 @@ use super::capability::Capability;
 use super::error::PluginError;
 
 /// The kind of plugin, which fixes the world it must implement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// World `provider`: launches and normalises an agent.

@@ -63,7 +63,9 @@ fn text(m: ServerMessage) -> Message {
 }
 
 fn state_message(session: &Session) -> Message {
-    text(ServerMessage::State(session.agent.state()))
+    text(ServerMessage::State(
+        session.agent.state().or_exited(session.terminal.exited().is_some()),
+    ))
 }
 
 type WsResult = Result<(), axum::Error>;
