@@ -69,7 +69,7 @@ pub fn enqueue(session: impl Into<String>, text: impl Into<String>) -> Enqueue {
 
 /// Decode lower- or upper-case hex; None if malformed.
 pub fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
