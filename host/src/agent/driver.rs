@@ -41,6 +41,30 @@ impl FeedSize {
     }
 }
 
+/// Publish `events` with a `state` event for `state` when it differs from
+/// `current`, then set `current`: the batch is stored and fanned out before
+/// anyone watching `current` sees the new state. The new state's value, if
+/// it changed; `failed` hears a store error (the state is set anyway).
+pub(super) fn publish_then_set(
+    bus: &crate::events::EventBus,
+    current: &tokio::sync::watch::Sender<StateInfo>,
+    mut events: Vec<Event>,
+    state: Option<StateInfo>,
+    failed: impl FnOnce(&crate::store::StoreError),
+) -> Option<crate::events::AgentState> {
+    let changed = state.filter(|s| !current.borrow().same_as(s));
+    if let Some(s) = &changed {
+        events.push(Event::state(s));
+    }
+    if let Err(e) = bus.publish(events) {
+        failed(&e);
+    }
+    let s = changed?;
+    let value = s.value.clone();
+    current.send_replace(s);
+    Some(value)
+}
+
 impl Agent {
     /// Publish `events` and, when it differs, the new `state` (as a `state`
     /// event in the same batch). The only writer of the agent's state, and
@@ -50,25 +74,19 @@ impl Agent {
     /// Once the agent's process has ended, no late transcript line or
     /// screen can make it look alive again: only `exited` is taken until
     /// the next launch.
-    pub(super) fn publish(&self, mut events: Vec<Event>, state: Option<StateInfo>) {
+    pub(super) fn publish(&self, events: Vec<Event>, state: Option<StateInfo>) {
         let dead = self.terminal.exited().is_some();
-        let changed = state
-            .filter(|s| !dead || s.value == crate::events::AgentState::Exited)
-            .filter(|s| !self.state.borrow().same_as(s));
-        if let Some(s) = &changed {
-            events.push(Event::state(s));
-        }
+        let state = state.filter(|s| !dead || s.value == crate::events::AgentState::Exited);
         if events.iter().any(|e| matches!(e, Event::TaskStarted)) {
             self.announces_turns.store(true, std::sync::atomic::Ordering::SeqCst);
         }
-        if let Err(e) = self.bus.publish(events) {
+        let changed = publish_then_set(&self.bus, &self.state, events, state, |e| {
             tracing::error!(session = %self.name, error = %e, "storing events failed");
-        }
+        });
         if let Some(s) = changed {
-            if s.value == crate::events::AgentState::Idle {
+            if s == crate::events::AgentState::Idle {
                 *self.unsettled_since.lock().unwrap_or_else(|p| p.into_inner()) = None;
             }
-            self.state.send_replace(s);
             self.wake.notify_one();
         }
     }

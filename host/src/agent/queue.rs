@@ -352,6 +352,7 @@ mod tests {
         let bus = Arc::new(EventBus::new("s", store).unwrap());
         let (state, _) = tokio::sync::watch::channel(StateInfo::new(AgentState::Working, StateSource::Screen, None));
         let state = Arc::new(state);
+        // The driver's own publish order, not a copy of it.
         // The queue runner: waits for idle, then starts the next turn.
         let runner = {
             let (bus, mut rx) = (bus.clone(), state.subscribe());
@@ -374,11 +375,13 @@ mod tests {
             })
         };
         tokio::task::yield_now().await;
-        // The previous turn's end and the idle state, as the driver
-        // publishes them: batch first, then the state.
+        // The previous turn's end and the idle state, published the way
+        // the driver publishes every provider update.
         let idle = StateInfo::new(AgentState::Idle, StateSource::Screen, None);
-        bus.publish(vec![Event::TurnAborted, Event::state(&idle)]).unwrap();
-        state.send_replace(idle);
+        let changed = crate::agent::driver::publish_then_set(&bus, &state, vec![Event::TurnAborted], Some(idle), |e| {
+            panic!("{e}")
+        });
+        assert_eq!(changed, Some(AgentState::Idle));
         let seen = runner.await.unwrap();
         assert_ne!(
             seen,
