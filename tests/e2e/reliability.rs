@@ -136,3 +136,40 @@ async fn a_turn_running_across_a_sigkill_can_be_aborted_after_the_restart() -> R
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_killed_pipe_sink_is_re_piped_and_the_loss_is_reported() -> Result<()> {
+    // Found by killing `wasmux pipe-sink`: later output was lost with no
+    // report, turns hung and the queue stalled.
+    let d = TestDaemon::start().await?;
+    let dir = tempfile::tempdir()?;
+    shell_session(&d, "sink", dir.path()).await?;
+    idle(&d, "sink").await?;
+    assert_eq!(
+        send_wait(&d, "sink", "echo before-kill").await?["response"],
+        "before-kill"
+    );
+    let pid_file = d.raw_dir("sink").join("sink.pid");
+    let pid: i32 = std::fs::read_to_string(&pid_file)?.trim().parse()?;
+    // SAFETY: signalling the test daemon's own sink.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    let lost = d
+        .wait_for(std::time::Duration::from_secs(60), "an output-lost event", || async {
+            let evs = crate::queue::events(&d, "sink", None).await?;
+            Ok(evs.into_iter().map(|(_, e)| e).find(|e| e["type"] == "output-lost"))
+        })
+        .await?;
+    assert!(lost["bytes"].is_null(), "a killed sink cannot count: {lost}");
+    assert!(
+        lost["reason"].as_str().unwrap_or_default().contains(&pid.to_string()),
+        "{lost}"
+    );
+    let new_pid: i32 = std::fs::read_to_string(&pid_file)?.trim().parse()?;
+    assert_ne!(new_pid, pid, "a new sink records");
+    assert_eq!(
+        send_wait(&d, "sink", "echo after-kill").await?["response"],
+        "after-kill"
+    );
+    assert!(d.log_text().contains("terminal output lost"), "the loss is logged");
+    Ok(())
+}

@@ -132,6 +132,8 @@ impl Agent {
     pub(super) async fn drive(self: Arc<Self>, mut cursor: u64) {
         let mut live = self.terminal.subscribe();
         let mut exit = self.terminal.exit_watch();
+        let mut losses = self.terminal.loss_watch();
+        losses.mark_changed(); // any recorded before this task started
         let mut stop = self.stop.subscribe();
         let mut life = self.life.subscribe();
         let mut last_save = Instant::now();
@@ -202,6 +204,14 @@ impl Agent {
             tokio::select! {
                 r = live.recv() => if let Err(RecvError::Closed) = r { tokio::time::sleep(Duration::from_millis(50)).await },
                 _ = exit.changed() => {}
+                _ = losses.changed() => {
+                    let lost = self.terminal.take_losses().into_iter().map(|l| Event::OutputLost {
+                        after_seq: l.after_seq,
+                        bytes: l.bytes,
+                        reason: l.reason,
+                    });
+                    self.publish(lost.collect(), None);
+                }
                 _ = life.changed() => {}
                 _ = stop.changed() => return,
                 _ = tokio::time::sleep(Duration::from_millis(poll_ms as u64)), if polling => {

@@ -71,6 +71,14 @@ fn gist(e: &Event) -> String {
         Event::MessageDone { id, response } => format!("{id} {response:?}"),
         Event::MessageFailed { id, status, error } => format!("{id} {}: {error}", status.as_str()),
         Event::Steer { text } => format!("{text:?}"),
+        Event::OutputLost {
+            after_seq,
+            bytes,
+            reason,
+        } => match bytes {
+            Some(n) => format!("{n} bytes after seq {after_seq}: {reason}"),
+            None => format!("after seq {after_seq}: {reason}"),
+        },
         Event::Extension { kind, .. } => kind.clone(),
         Event::TaskStarted | Event::TurnAborted | Event::Unknown => String::new(),
     }

@@ -121,6 +121,17 @@ pub enum Event {
         /// The tool in flight, if any.
         tool: Option<String>,
     },
+    /// Terminal output the pane printed was not recorded: the pipe sink
+    /// died (re-piped within a second) or could not write (disk full).
+    OutputLost {
+        /// The last output seq recorded before the loss.
+        after_seq: u64,
+        /// How many bytes were lost, when known (a sink that could not
+        /// write counts them; one that was killed cannot).
+        bytes: Option<u64>,
+        /// What happened.
+        reason: String,
+    },
     /// Text was typed into the running turn.
     Steer {
         /// The text.
@@ -183,6 +194,7 @@ impl Event {
             Event::TokenCount { .. } => "token-count",
             Event::Extension { .. } => "extension",
             Event::State { .. } => "state",
+            Event::OutputLost { .. } => "output-lost",
             Event::Steer { .. } => "steer",
             Event::MessageQueued { .. } => "message-queued",
             Event::MessageStarted { .. } => "message-started",

@@ -68,6 +68,11 @@ fn variants() -> Vec<Event> {
             source: StateSource::Screen,
             tool: Some("Edit".into()),
         },
+        Event::OutputLost {
+            after_seq: 41,
+            bytes: Some(65536),
+            reason: "the pipe sink could not write: No space left on device".into(),
+        },
         Event::Steer {
             text: "use tabs".into(),
         },

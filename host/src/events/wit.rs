@@ -219,7 +219,7 @@ pub fn stream_item(event: &Event, json: &str) -> StreamItem {
             permission_id: permission_id.clone(),
             decision: decision.to_string(),
         }),
-        Event::Steer { .. } | Event::Unknown => StreamItem::Other(wit::Extension {
+        Event::Steer { .. } | Event::OutputLost { .. } | Event::Unknown => StreamItem::Other(wit::Extension {
             kind: serde_json::from_str::<Value>(json)
                 .ok()
                 .and_then(|v| v["type"].as_str().map(str::to_string))

@@ -48,6 +48,7 @@ pub async fn run(
     let mut last_count = u64::MAX;
     let mut quiet_since = Instant::now();
     let mut last_gc = Instant::now();
+    let mut last_sink_check = Instant::now();
     let mut recent_tail: Vec<u8> = Vec::new();
     let written = Arc::new(tokio::sync::Notify::new());
     let _watch = crate::watch::watch(&session.dir.join("raw"), written.clone());
@@ -66,6 +67,13 @@ pub async fn run(
         };
         if let Err(e) = ingest_available(session, reader, target, &mut splits, &mut scanner, &mut recent_tail) {
             tracing::error!(session = %session.name, error = %e, "ingesting output failed");
+        }
+        session.report_holes(reader.take_holes());
+        if last_sink_check.elapsed() >= super::loss::SINK_CHECK {
+            last_sink_check = Instant::now();
+            if let Ok(pane) = session.pane() {
+                session.check_sink(&pane).await;
+            }
         }
         let lagging = target.is_some_and(|t| reader.pos() < t);
 

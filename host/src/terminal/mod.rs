@@ -5,6 +5,7 @@
 //! ([`ExitInfo`]); it never decides the agent's state.
 
 mod ingest;
+pub mod loss;
 mod pane;
 mod procs;
 pub mod raw;
@@ -13,6 +14,7 @@ mod snapshot;
 mod supervise;
 mod typing;
 
+pub use loss::OutputLoss;
 pub use snapshot::{Cursor, Snapshot};
 pub use typing::TypeAction;
 
@@ -104,6 +106,9 @@ pub struct Terminal {
     ingested: watch::Sender<u64>,
     stream_clients: AtomicUsize,
     supervisor: tokio::sync::Mutex<Option<supervise::Supervisor>>,
+    /// Output losses not yet published (see [`loss`]).
+    losses: Mutex<Vec<OutputLoss>>,
+    loss_count: watch::Sender<u64>,
 }
 
 /// Bytes of recent output searched for [`Terminal::last_output_lines`].
@@ -136,6 +141,8 @@ impl Terminal {
             ingested: watch::channel(ingested).0,
             stream_clients: AtomicUsize::new(0),
             supervisor: tokio::sync::Mutex::new(None),
+            losses: Mutex::new(Vec::new()),
+            loss_count: watch::channel(0).0,
         }))
     }
 

@@ -13,6 +13,8 @@ pub struct RawReader {
     pos: u64,
     /// (start offset, open file) of the file holding `pos`.
     current: Option<(u64, File)>,
+    /// Spans `from..to` skipped because no file holds them.
+    holes: Vec<(u64, u64)>,
 }
 
 impl RawReader {
@@ -22,7 +24,15 @@ impl RawReader {
             dir,
             pos,
             current: None,
+            holes: Vec::new(),
         }
+    }
+
+    /// The spans skipped since the last call: output the sink never
+    /// recorded (it could not write) or raw files deleted before they were
+    /// read.
+    pub fn take_holes(&mut self) -> Vec<(u64, u64)> {
+        std::mem::take(&mut self.holes)
     }
 
     /// The next offset to read.
@@ -91,17 +101,21 @@ impl RawReader {
         let chosen = match holding {
             Some((s, p)) => {
                 let len = std::fs::metadata(p)?.len();
-                if self.pos <= s + len {
+                let later = files.iter().find(|(s2, _)| *s2 > *s).cloned();
+                // At the end of a file that a later one follows after a
+                // hole, the later one (not this one again, forever).
+                if self.pos < s + len || (self.pos == s + len && later.is_none()) {
                     Some((*s, p.clone()))
                 } else {
-                    files.iter().find(|(s2, _)| *s2 > *s).cloned()
+                    later
                 }
             }
             None => files.first().cloned(),
         };
         let Some((start, path)) = chosen else { return Ok(false) };
         if start > self.pos {
-            tracing::warn!(dir = %self.dir.display(), from = self.pos, to = start, "raw output missing (pipe was down); skipping the hole");
+            tracing::warn!(dir = %self.dir.display(), from = self.pos, to = start, "raw output missing (the sink could not record it); skipping the hole");
+            self.holes.push((self.pos, start));
             self.pos = start;
         }
         self.current = Some((start, File::open(path)?));
@@ -145,5 +159,17 @@ mod tests {
         // Resume in the middle of a file.
         let mut r = RawReader::new(dir.path().to_path_buf(), 8);
         assert_eq!(r.read(100, None).unwrap(), b"rld");
+        assert!(r.take_holes().is_empty());
+    }
+
+    #[test]
+    fn a_hole_between_files_is_skipped_and_reported_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(raw_path(dir.path(), 0), b"abc").unwrap();
+        std::fs::write(raw_path(dir.path(), 10), b"xyz").unwrap();
+        let mut r = RawReader::new(dir.path().to_path_buf(), 0);
+        assert_eq!(r.read(100, None).unwrap(), b"abcxyz");
+        assert_eq!(r.take_holes(), [(3, 10)]);
+        assert!(r.take_holes().is_empty());
     }
 }

@@ -40,12 +40,22 @@ pub fn raw_path(dir: &Path, start: u64) -> PathBuf {
     dir.join(format!("{start:020}.raw"))
 }
 
+/// The file the running sink writes its pid to (`<dir>/sink.pid`), so the
+/// daemon can tell within a second that it died.
+pub fn pid_path(dir: &Path) -> PathBuf {
+    dir.join("sink.pid")
+}
+
+/// How long after a failed write the sink tries a new file.
+const RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Run the sink until stdin closes.
 pub fn run(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let mut offset = end_offset(dir)?;
-    let mut file_start = offset;
-    let mut file = open_new(dir, file_start)?;
+    crate::util::write_private(&pid_path(dir), std::process::id().to_string().as_bytes())?;
+    let mut out = Recorder::new(dir, end_offset(dir)?, |dir, start| {
+        open_new(dir, start).map(|f| Box::new(f) as Box<dyn Write>)
+    })?;
     let mut stdin = std::io::stdin().lock();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -55,13 +65,73 @@ pub fn run(dir: &Path) -> std::io::Result<()> {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        if offset - file_start >= RAW_FILE_BYTES {
-            // The old file is complete before the next one exists.
-            file_start = offset;
-            file = open_new(dir, file_start)?;
+        out.record(&buf[..n]);
+    }
+}
+
+/// Opens the raw file starting at an offset.
+type Opener = fn(&Path, u64) -> std::io::Result<Box<dyn Write>>;
+
+/// The sink's writer: appends to the current raw file, rotating every
+/// [`RAW_FILE_BYTES`]. A write that fails (a full disk) never stops it: it
+/// keeps reading, so the pane never blocks, counts the bytes it could not
+/// keep, and at most every [`RETRY`] starts a new file *after* them. The
+/// hole in the offsets tells the daemon exactly how many bytes were lost.
+struct Recorder<'a> {
+    dir: &'a Path,
+    open: Opener,
+    /// Offset of the next byte the pane prints (kept or not).
+    offset: u64,
+    /// Start offset of the current file.
+    file_start: u64,
+    file: Option<Box<dyn Write>>,
+    failed_at: Option<std::time::Instant>,
+}
+
+impl<'a> Recorder<'a> {
+    fn new(dir: &'a Path, offset: u64, open: Opener) -> std::io::Result<Recorder<'a>> {
+        let file = open(dir, offset)?;
+        Ok(Recorder {
+            dir,
+            open,
+            offset,
+            file_start: offset,
+            file: Some(file),
+            failed_at: None,
+        })
+    }
+
+    /// Keep `data` if the disk takes it; either way it is accounted for.
+    fn record(&mut self, data: &[u8]) {
+        let retry = self.failed_at.is_none_or(|t| t.elapsed() >= RETRY);
+        if (self.file.is_none() && retry) || self.offset - self.file_start >= RAW_FILE_BYTES {
+            // The old file is complete (or broken) before the next exists.
+            self.file = None;
+            match (self.open)(self.dir, self.offset) {
+                Ok(f) => {
+                    self.file = Some(f);
+                    self.file_start = self.offset;
+                }
+                Err(_) => self.failed_at = Some(std::time::Instant::now()),
+            }
         }
-        file.write_all(&buf[..n])?;
-        offset += n as u64;
+        let mut kept = 0;
+        if let Some(f) = self.file.as_mut() {
+            while kept < data.len() {
+                match f.write(&data[kept..]) {
+                    Ok(0) => break,
+                    Ok(n) => kept += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            if kept < data.len() {
+                // The rest is lost: the next file starts after it.
+                self.file = None;
+                self.failed_at = Some(std::time::Instant::now());
+            }
+        }
+        self.offset += data.len() as u64;
     }
 }
 
@@ -72,4 +142,56 @@ fn open_new(dir: &Path, start: u64) -> std::io::Result<std::fs::File> {
         .append(true)
         .mode(0o600)
         .open(raw_path(dir, start))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    static FULL: AtomicBool = AtomicBool::new(false);
+
+    /// A raw file on a disk that is full while [`FULL`] is set.
+    struct Disk(std::fs::File);
+
+    impl Write for Disk {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            if FULL.load(Ordering::SeqCst) {
+                return Err(std::io::Error::from_raw_os_error(libc::ENOSPC));
+            }
+            self.0.write(data)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn open_disk(dir: &Path, start: u64) -> std::io::Result<Box<dyn Write>> {
+        if FULL.load(Ordering::SeqCst) {
+            return Err(std::io::Error::from_raw_os_error(libc::ENOSPC));
+        }
+        Ok(Box::new(Disk(open_new(dir, start)?)))
+    }
+
+    #[test]
+    fn a_full_disk_leaves_a_hole_of_exactly_the_lost_bytes_and_recording_resumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = Recorder::new(dir.path(), 0, open_disk).unwrap();
+        r.record(b"kept-1 ");
+        FULL.store(true, Ordering::SeqCst);
+        r.record(b"lost-a ");
+        r.record(b"lost-b ");
+        FULL.store(false, Ordering::SeqCst);
+        // Within the retry period nothing is written yet.
+        r.record(b"lost-c ");
+        r.failed_at = Some(std::time::Instant::now() - RETRY);
+        r.record(b"kept-2");
+        let files = raw_files(dir.path()).unwrap();
+        assert_eq!(files.len(), 2, "{files:?}");
+        assert_eq!(files[0].0, 0);
+        assert_eq!(std::fs::read(&files[0].1).unwrap(), b"kept-1 ");
+        assert_eq!(files[1].0, 28, "the second file starts after the 21 lost bytes");
+        assert_eq!(std::fs::read(&files[1].1).unwrap(), b"kept-2");
+        assert_eq!(end_offset(dir.path()).unwrap(), 34);
+    }
 }
