@@ -3,7 +3,7 @@
 //! be appended to; a damaged output log segment costs only its damaged
 //! span, under a new epoch, never the daemon.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde_json::json;
 
 use crate::harness::TestDaemon;
@@ -171,5 +171,86 @@ async fn a_killed_pipe_sink_is_re_piped_and_the_loss_is_reported() -> Result<()>
         "after-kill"
     );
     assert!(d.log_text().contains("terminal output lost"), "the loss is logged");
+    Ok(())
+}
+
+/// Open fds of process `pid`, with what each points at.
+fn open_fds(pid: u32) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(format!("/proc/{pid}/fd"))? {
+        let e = e?;
+        let target = std::fs::read_link(e.path())
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        out.push(target);
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[tokio::test]
+async fn deleting_sessions_whose_turns_hung_returns_every_fd() -> Result<()> {
+    // Found after cycles of sessions with hung turns: segment fds leaked
+    // (28 -> 37 -> 49), handles on deleted files.
+    let d = TestDaemon::start().await?;
+    let pid = d.pid().context("pid")?;
+    let dir = tempfile::tempdir()?;
+    let mut counts = Vec::new();
+    for cycle in 0..3 {
+        let names: Vec<String> = (0..4).map(|i| format!("hung{cycle}x{i}")).collect();
+        for name in &names {
+            shell_session(&d, name, dir.path()).await?;
+        }
+        for name in &names {
+            idle(&d, name).await?;
+            let (status, body) = d
+                .post(
+                    &format!("/sessions/{name}/messages"),
+                    json!({"text": "echo hung-start; sleep 600"}),
+                )
+                .await?;
+            assert_eq!(status, 202, "{body}");
+        }
+        for name in &names {
+            d.wait_raw(name, "the hung turn running", |_, raw| {
+                memchr::memmem::find(raw, b"hung-start\r\n").is_some()
+            })
+            .await?;
+        }
+        for name in &names {
+            let (status, body) = d.delete(&format!("/sessions/{name}")).await?;
+            assert!(status.is_success(), "{status} {body}");
+        }
+        // Deletion finishes in the background: wait until no fd names a
+        // deleted session's folder.
+        let settled = d
+            .wait_for(
+                std::time::Duration::from_secs(60),
+                "the deleted sessions' fds closed",
+                || async {
+                    let fds = open_fds(pid)?;
+                    let held: Vec<&String> = fds
+                        .iter()
+                        .filter(|f| {
+                            names.iter().any(|n| f.contains(&format!("/{n}/")))
+                                || (f.ends_with("(deleted)") && !f.starts_with("/memfd:"))
+                        })
+                        .collect();
+                    Ok(held.is_empty().then_some(fds.len()))
+                },
+            )
+            .await;
+        let fds = open_fds(pid)?;
+        assert!(
+            settled.is_ok(),
+            "cycle {cycle}: fds still open on deleted sessions: {fds:#?}"
+        );
+        counts.push(fds.len());
+    }
+    assert!(
+        counts[2] <= counts[0],
+        "fds grew over the cycles: {counts:?}\n{:#?}",
+        open_fds(pid)?
+    );
     Ok(())
 }

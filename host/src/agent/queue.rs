@@ -258,6 +258,9 @@ impl Agent {
         resumed: bool,
     ) -> TurnEnd {
         let mut aborted = self.aborted.subscribe();
+        // A deleted session's turn ends now: a hung turn would otherwise
+        // hold the agent (and its log's files) until the turn timeout.
+        let mut stop = self.stop.subscribe();
         let timeout = Duration::from_secs(self.host.config.limits.turn_timeout_secs);
         let deadline = tokio::time::Instant::now() + timeout;
         let mut quiet_since = tokio::time::Instant::now();
@@ -277,6 +280,7 @@ impl Agent {
                     Err(RecvError::Closed) => return TurnEnd::Failed("event bus closed".into()),
                 },
                 _ = async { aborted.wait_for(|a| a.as_deref() == Some(id)).await.map(drop) } => return TurnEnd::Aborted,
+                _ = async { stop.wait_for(|s| *s).await.map(drop) } => return TurnEnd::Failed("the session was deleted".into()),
                 _ = tokio::time::sleep_until(give_up), if resumed && idle => {
                     return TurnEnd::Failed("daemon restarted; the agent reported no end of this turn".into());
                 }

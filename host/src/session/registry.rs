@@ -308,6 +308,12 @@ impl Registry {
         self.sessions.write().unwrap_or_else(|p| p.into_inner()).remove(name);
         self.agents.store.session_delete(name)?;
         let _ = std::fs::remove_dir_all(&session.terminal.dir);
+        drop(session);
+        // Its tasks let go of it as they notice the stop.
+        tokio::spawn(async {
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            release_freed_memory();
+        });
         tracing::info!(session = name, "session deleted");
         Ok(())
     }
@@ -347,4 +353,15 @@ impl Registry {
 
 fn uuid_v4() -> String {
     uuid::Uuid::new_v4().to_string()
+}
+
+/// Give the heap a deleted session freed back to the system: glibc keeps
+/// freed arenas mapped, so without this the RSS of a daemon that ran 200
+/// sessions stayed at its peak after they were deleted.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
