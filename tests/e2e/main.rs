@@ -20,6 +20,7 @@ mod providers_protocol;
 mod queue;
 mod reliability;
 mod sessions;
+mod storage;
 mod stream;
 mod webhooks;
 mod ws_client;

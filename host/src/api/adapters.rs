@@ -80,7 +80,14 @@ fn encoded(
         futures::pin_mut!(events);
         let mut error = None;
         while let Some(item) = events.next().await {
-            let Ok(e) = item else { continue };
+            let e = match item {
+                Ok(e) => e,
+                Err(crate::events::Break::Gap(_)) => continue,
+                Err(crate::events::Break::Failed(why)) => {
+                    error = Some(why);
+                    break;
+                }
+            };
             match enc.encode(&stream_event(&session, &e)).await {
                 Ok(chunk) => {
                     if !chunk.bytes.is_empty() {

@@ -1,5 +1,11 @@
 //! The API's one error type: `{"error": "<sentence>", "code": "<slug>"}`
 //! with an honest status.
+//!
+//! A full disk is `507 disk_full`, never `500 internal`: store errors come
+//! here typed ([`From<StoreError>`](crate::store::StoreError)) or, on the
+//! paths that keep only their text (`SessionError::Internal`, output-log
+//! I/O errors), through [`ApiError::internal`], which recognises the text
+//! of a full disk ([`crate::store::says_disk_full`]).
 
 use axum::Json;
 use axum::extract::rejection::BytesRejection;
@@ -56,9 +62,30 @@ impl ApiError {
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
-    /// 500: a bug or an unexpected failure.
+    /// 500: a bug or an unexpected failure — or, when `message` says the
+    /// disk is full (a store or log write found no space), 507
+    /// [`ApiError::disk_full`].
     pub fn internal(message: impl Into<String>) -> ApiError {
+        let message = message.into();
+        if crate::store::says_disk_full(&message) {
+            return Self::disk_full(message);
+        }
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+    /// 507 `disk_full`: a write found no space; nothing of the request was
+    /// stored. The same request succeeds once there is space again.
+    pub fn disk_full(message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::INSUFFICIENT_STORAGE, "disk_full", message)
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> ApiError {
+        if e.is_disk_full() {
+            ApiError::disk_full(e.to_string())
+        } else {
+            ApiError::internal(e.to_string())
+        }
     }
 }
 
@@ -81,6 +108,11 @@ impl IntoResponse for ApiError {
 impl From<PluginError> for ApiError {
     fn from(e: PluginError) -> ApiError {
         let message = e.to_string();
+        // A plugin passing on a host write (its kv store) that found the
+        // disk full.
+        if crate::store::says_disk_full(&message) {
+            return ApiError::disk_full(message);
+        }
         match &e {
             PluginError::NotLoaded { .. } => ApiError::not_found(message),
             PluginError::Refused { kind, .. } => match kind.as_str() {
@@ -169,4 +201,97 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             ApiError::bad_request("invalid_field", format!("field `{path}`: {inner}"))
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+    use std::sync::Arc;
+    use tower::ServiceExt;
+
+    /// A route that stores its body as a plugin key, as a handler would.
+    fn router(store: Arc<Store>) -> axum::Router {
+        axum::Router::new().route(
+            "/put",
+            axum::routing::post(move |body: axum::body::Bytes| async move {
+                store.kv_set("p", "k", &body)?;
+                ApiResult::Ok(StatusCode::NO_CONTENT)
+            }),
+        )
+    }
+
+    async fn put(router: &axum::Router, body: Vec<u8>) -> (StatusCode, serde_json::Value) {
+        let req = axum::http::Request::post("/put")
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        let resp = router.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 16).await.unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_answers_507_over_http_and_the_same_request_succeeds_once_space_returns() {
+        let store = Arc::new(Store::in_memory().unwrap());
+        let router = router(store.clone());
+        // A real SQLITE_FULL: the database may not grow past its size.
+        let pages: i64 = store.conn().query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+        let _: i64 = store
+            .conn()
+            .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| r.get(0))
+            .unwrap();
+        let (status, body) = put(&router, vec![7; 200_000]).await;
+        assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE, "{body}");
+        assert_eq!(body["code"], "disk_full", "{body}");
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains("the disk is full") && error.contains("nothing was stored"),
+            "{body}"
+        );
+        assert_eq!(body.as_object().map(|o| o.len()), Some(2), "the error shape: {body}");
+        assert_eq!(store.kv_get("p", "k").unwrap(), None);
+
+        let _: i64 = store
+            .conn()
+            .query_row("PRAGMA max_page_count = 1073741823", [], |r| r.get(0))
+            .unwrap();
+        let (status, body) = put(&router, vec![7; 200_000]).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        assert_eq!(store.kv_get("p", "k").unwrap().map(|v| v.len()), Some(200_000));
+    }
+
+    #[test]
+    fn only_a_full_disk_turns_an_internal_error_into_507() {
+        for full in [
+            "database error: database or disk is full",
+            "output log I/O error: /s/log/1.seg: No space left on device (os error 28)",
+        ] {
+            assert_eq!(
+                ApiError::internal(full).status,
+                StatusCode::INSUFFICIENT_STORAGE,
+                "{full}"
+            );
+        }
+        // A plugin passing on its kv write's failure.
+        let refused = |message: &str| PluginError::Refused {
+            plugin: "p".into(),
+            kind: "invalid-input".into(),
+            message: message.into(),
+        };
+        let full = ApiError::from(refused("kv set: the disk is full: database or disk is full"));
+        assert_eq!(
+            (full.status, full.code),
+            (StatusCode::INSUFFICIENT_STORAGE, "disk_full")
+        );
+        assert_eq!(ApiError::from(refused("bad key")).status, StatusCode::BAD_REQUEST);
+        let other = ApiError::internal("database error: database disk image is malformed");
+        assert_eq!(
+            (other.status, other.code),
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+        );
+    }
 }

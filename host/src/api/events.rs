@@ -12,6 +12,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use super::{ApiError, ApiResult, AppState};
+use crate::events::Break;
 
 /// The JSON of one SSE `data:` line: the event's place in the session's
 /// sequence and the event itself. The daemon sends the stored text; this
@@ -73,14 +74,19 @@ pub async fn events(
     if let Some(format) = q.format.as_deref().filter(|f| *f != "sse") {
         return super::adapters::events_as(&app, &session, format, after, follow).await;
     }
+    // A store that cannot be read gets its error status, not an empty 200.
+    session.agent.bus.since(after, 1).map_err(ApiError::from)?;
     use futures::StreamExt;
     let stream =
         crate::events::follow(session.agent.bus.clone(), after, follow).map(|item| -> Result<SseEvent, Infallible> {
             Ok(match item {
                 Ok(e) => SseEvent::default().id(e.seq.to_string()).data(e.json()),
-                Err(gap) => SseEvent::default()
+                Err(Break::Gap(gap)) => SseEvent::default()
                     .event("gap")
                     .data(serde_json::to_string(&gap).unwrap_or_default()),
+                Err(Break::Failed(error)) => SseEvent::default()
+                    .event("error")
+                    .data(serde_json::json!({"error": error, "code": "store_error"}).to_string()),
             })
         });
     Ok(Sse::new(stream)

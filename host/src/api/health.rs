@@ -30,6 +30,10 @@ pub struct Ready {
     pub version: &'static str,
     /// Start time, ms since epoch.
     pub started_at: u64,
+    /// Set when this start found the database damaged and rebuilt it: what
+    /// was found, kept and lost, and where the damaged file is kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_damage: Option<String>,
 }
 
 /// Body of `POST /auth/ticket`.
@@ -83,6 +87,7 @@ pub async fn ready(State(app): State<AppState>) -> Response {
         plugins: app.plugins.all().len(),
         version: env!("CARGO_PKG_VERSION"),
         started_at: app.started_at,
+        store_damage: app.store.damage().map(str::to_string),
     })
     .into_response()
 }

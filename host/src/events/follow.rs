@@ -18,10 +18,21 @@ pub struct Gap {
     pub to: u64,
 }
 
+/// Where [`follow`]'s events do not simply continue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Break {
+    /// Retention dropped these events; later ones follow.
+    Gap(Gap),
+    /// The store could not be read: the stream ends here (never a silent
+    /// end that looks like the last event).
+    Failed(String),
+}
+
 /// Events of `bus` after `after`: the stored ones, then (with `follow`)
-/// live ones as they are published. Yields `Err(gap)` where retention
-/// dropped events.
-pub fn follow(bus: Arc<EventBus>, after: u64, follow: bool) -> impl Stream<Item = Result<Arc<Envelope>, Gap>> {
+/// live ones as they are published. Yields `Err(Break::Gap)` where
+/// retention dropped events, and `Err(Break::Failed)` last if the store
+/// failed.
+pub fn follow(bus: Arc<EventBus>, after: u64, follow: bool) -> impl Stream<Item = Result<Arc<Envelope>, Break>> {
     async_stream::stream! {
         let mut rx = bus.subscribe();
         let mut next = after + 1;
@@ -44,12 +55,13 @@ pub fn follow(bus: Arc<EventBus>, after: u64, follow: bool) -> impl Stream<Item 
                 Ok(b) => b,
                 Err(e) => {
                     tracing::error!(session = %bus.session(), error = %e, "reading events failed");
+                    yield Err(Break::Failed(format!("reading stored events failed: {e}")));
                     break;
                 }
             };
             if let Some(first) = batch.first() {
                 if first.seq > next {
-                    yield Err(Gap { from: next, to: first.seq - 1 });
+                    yield Err(Break::Gap(Gap { from: next, to: first.seq - 1 }));
                 }
                 for e in batch {
                     next = e.seq + 1;

@@ -14,7 +14,7 @@ pub use bus::{EventBus, Numbering};
 pub use decision::Decision;
 pub use envelope::{Envelope, MAX_FIELD, StoredEvent};
 pub use event::Event;
-pub use follow::{Gap, follow};
+pub use follow::{Break, Gap, follow};
 pub use state::{AgentState, StateInfo, StateSource};
 
 #[cfg(test)]

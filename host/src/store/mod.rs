@@ -5,13 +5,27 @@
 //! indexes (per-session FIFO order, idempotency keys, status) and atomic
 //! multi-row updates, which SQL expresses directly; it is one C library
 //! compiled once, and `sqlite3` can inspect a live daemon's state.
+//!
+//! Faults. At open `PRAGMA quick_check` runs; a damaged database (which
+//! SQLite may otherwise read as silently shorter tables) is rebuilt from
+//! every row that still reads back and checks out, the damaged file kept
+//! beside it with a report (see `recover.rs`); [`Store::damage`] says what
+//! was lost. A write that finds the disk full fails with
+//! [`StoreError::DiskFull`] (the API answers `507 disk_full`) and changes
+//! nothing; writes succeed again once there is space, without a restart.
 
 mod events;
 mod kv;
 mod messages;
+mod recover;
+mod salvage;
+mod tables;
 mod sessions;
 
 mod status;
+
+#[cfg(test)]
+mod fault_tests;
 
 pub use messages::{Enqueued, MessageRow, NewMessage};
 pub use sessions::{RowCell, SessionRow, SessionStatus};
@@ -29,13 +43,71 @@ use std::sync::{Mutex, MutexGuard};
 pub enum StoreError {
     /// SQLite failed.
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
+    /// A write found the disk full (`SQLITE_FULL`, `ENOSPC`); nothing of it
+    /// was stored. Writes succeed again once there is space.
+    #[error(
+        "the disk is full: {0}; nothing was stored (free space on the disk of the state dir; writes resume by themselves)"
+    )]
+    DiskFull(String),
+    /// A file operation failed (opening or rebuilding the database).
+    #[error("database file error: {0}")]
+    Io(std::io::Error),
     /// A value broke a limit.
     #[error("{0}")]
     Limit(String),
     /// A message status move the queue does not allow (a bug).
     #[error(transparent)]
     Illegal(#[from] Illegal),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+            StoreError::DiskFull(e.to_string())
+        } else {
+            StoreError::Sqlite(e)
+        }
+    }
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> StoreError {
+        if is_disk_full_io(&e) {
+            StoreError::DiskFull(e.to_string())
+        } else {
+            StoreError::Io(e)
+        }
+    }
+}
+
+impl StoreError {
+    /// Whether the failure is a full disk (answered `507 disk_full`).
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, StoreError::DiskFull(_))
+    }
+}
+
+/// Whether `e` is `ENOSPC` (or `EDQUOT`, a full quota): the disk is full.
+pub fn is_disk_full_io(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull
+        || e.kind() == std::io::ErrorKind::QuotaExceeded
+        || e.raw_os_error() == Some(libc::ENOSPC)
+}
+
+/// Whether an error `message` says the disk is full: the text of
+/// [`StoreError::DiskFull`], of SQLite's `SQLITE_FULL` or of an `ENOSPC`
+/// I/O error, for the paths that keep only a store or log error's text
+/// (e.g. `SessionError::Internal`) on their way to an HTTP status.
+pub fn says_disk_full(message: &str) -> bool {
+    const MARKS: &[&str] = &[
+        "the disk is full",
+        "database or disk is full",
+        "No space left on device",
+        "(os error 28)",
+        "Disk quota exceeded",
+    ];
+    MARKS.iter().any(|m| message.contains(m))
 }
 
 /// How hard commits are pushed to disk.
@@ -51,6 +123,8 @@ pub enum Durability {
 /// Handle to the database. Cheap to share behind an `Arc`.
 pub struct Store {
     path: Option<std::path::PathBuf>,
+    /// What the open found damaged and rebuilt (see [`Store::damage`]).
+    damage: Option<String>,
     conn: Mutex<Connection>,
     /// Queued messages per session, counted once and kept up to date, so the
     /// queue-cap check stays O(1). Locked after `conn`.
@@ -118,10 +192,12 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("sessions", "pane", "TEXT")];
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
     for (table, column, decl) in ADDED_COLUMNS {
         let mut stmt = conn.prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))?;
-        let present = stmt
+        // A read error is an error, not a missing column (adding it again
+        // would fail on a column that exists).
+        let columns = stmt
             .query_map([], |r| r.get::<_, String>(0))?
-            .filter_map(Result::ok)
-            .any(|c| c == *column);
+            .collect::<Result<Vec<_>, _>>()?;
+        let present = columns.iter().any(|c| c == column);
         if !present {
             conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
         }
@@ -130,12 +206,37 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
 }
 
 impl Store {
-    /// Open (creating if needed) the database at `path`.
+    /// Open (creating if needed) the database at `path`, after
+    /// `PRAGMA quick_check`. A damaged database is rebuilt from the rows
+    /// that still read back, the damaged file kept as
+    /// `<name>.corrupt-<ms>` with a `.REPORT` beside it, the damage logged
+    /// at error level and kept in [`Store::damage`].
     pub fn open(path: &Path, durability: Durability) -> Result<Store, StoreError> {
-        let conn = Connection::open(path)?;
+        let checked = Connection::open(path).and_then(|conn| recover::quick_check(&conn).map(|p| (conn, p)));
+        let (conn, damage) = match checked {
+            Ok((conn, problems)) if problems.is_empty() => (conn, None),
+            Ok((conn, problems)) => {
+                // Closed before the files move.
+                drop(conn);
+                let summary = recover::rebuild(path, &problems)?;
+                (Connection::open(path)?, Some(summary))
+            }
+            Err(e) if recover::is_damage(&e) => {
+                let summary = recover::rebuild(path, &[e.to_string()])?;
+                (Connection::open(path)?, Some(summary))
+            }
+            Err(e) => return Err(e.into()),
+        };
         let mut store = Self::init(conn, durability)?;
         store.path = Some(path.to_path_buf());
+        store.damage = damage;
         Ok(store)
+    }
+
+    /// Set when this open found the database damaged and rebuilt it: what
+    /// was found, what was kept and lost, where the damaged file is.
+    pub fn damage(&self) -> Option<&str> {
+        self.damage.as_deref()
     }
 
     /// Whether the database answers and its file is still where it was
@@ -174,6 +275,7 @@ impl Store {
         migrate(&conn)?;
         Ok(Store {
             path: None,
+            damage: None,
             conn: Mutex::new(conn),
             queued: Mutex::new(Default::default()),
         })
