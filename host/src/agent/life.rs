@@ -46,7 +46,7 @@ fn check_spec(plugin: &LoadedPlugin, spec: &LaunchSpec) -> Result<(), SessionErr
     if spec.command.is_empty() {
         return Err(SessionError::Plugin(PluginError::Refused {
             plugin: plugin.name().to_string(),
-            kind: "internal".into(),
+            kind: crate::plugins::RefusalKind::Internal,
             message: "the launch spec has an empty command".into(),
         }));
     }

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::plugins::PluginError;
+use crate::plugins::{PluginError, RefusalKind};
 
 /// An error response.
 #[derive(Debug, Clone)]
@@ -115,13 +115,15 @@ impl From<PluginError> for ApiError {
         }
         match &e {
             PluginError::NotLoaded { .. } => ApiError::not_found(message),
-            PluginError::Refused { kind, .. } => match kind.as_str() {
-                "invalid-input" => ApiError::bad_request("invalid_input", message),
-                "unauthorized" => ApiError::unauthorized(message),
-                "forbidden" => ApiError::new(StatusCode::FORBIDDEN, "forbidden", message),
-                "not-found" => ApiError::not_found(message),
-                "unsupported" => ApiError::new(StatusCode::NOT_IMPLEMENTED, "unsupported", message),
-                _ => ApiError::new(StatusCode::BAD_GATEWAY, "plugin_error", message),
+            PluginError::Refused { kind, .. } => match kind {
+                RefusalKind::InvalidInput => ApiError::bad_request("invalid_input", message),
+                RefusalKind::Unauthorized => ApiError::unauthorized(message),
+                RefusalKind::Forbidden => ApiError::new(StatusCode::FORBIDDEN, "forbidden", message),
+                RefusalKind::NotFound => ApiError::not_found(message),
+                RefusalKind::Unsupported => ApiError::new(StatusCode::NOT_IMPLEMENTED, "unsupported", message),
+                RefusalKind::Internal | RefusalKind::Other(_) => {
+                    ApiError::new(StatusCode::BAD_GATEWAY, "plugin_error", message)
+                }
             },
             PluginError::Trap { .. } => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "plugin_trap", message),
             PluginError::Deadline { .. } => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "plugin_deadline", message),
@@ -279,7 +281,7 @@ mod tests {
         // A plugin passing on its kv write's failure.
         let refused = |message: &str| PluginError::Refused {
             plugin: "p".into(),
-            kind: "invalid-input".into(),
+            kind: RefusalKind::InvalidInput,
             message: message.into(),
         };
         let full = ApiError::from(refused("kv set: the disk is full: database or disk is full"));

@@ -119,19 +119,9 @@ fn first_line(s: &str) -> String {
 
 /// Turn a guest's own typed error into a [`PluginError::Refused`].
 pub fn refused(plugin: &LoadedPlugin, e: super::bindings::types::PluginError) -> PluginError {
-    use super::bindings::types::ErrorKind;
-    let kind = match e.kind {
-        ErrorKind::InvalidInput => "invalid-input".to_string(),
-        ErrorKind::Unauthorized => "unauthorized".to_string(),
-        ErrorKind::Forbidden => "forbidden".to_string(),
-        ErrorKind::NotFound => "not-found".to_string(),
-        ErrorKind::Unsupported => "unsupported".to_string(),
-        ErrorKind::Internal => "internal".to_string(),
-        ErrorKind::Other(o) => o,
-    };
     PluginError::Refused {
         plugin: plugin.name().to_string(),
-        kind,
+        kind: e.kind.into(),
         message: e.message,
     }
 }

@@ -90,7 +90,7 @@ pub enum PluginError {
         /// Plugin name.
         plugin: String,
         /// The error kind the plugin chose.
-        kind: String,
+        kind: RefusalKind,
         /// The plugin's message.
         message: String,
     },
@@ -114,5 +114,39 @@ impl PluginError {
             self,
             PluginError::Trap { .. } | PluginError::Deadline { .. } | PluginError::OutputLimit { .. }
         )
+    }
+}
+
+/// The kind of error a plugin answered with (WIT `error-kind`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// The request was malformed.
+    InvalidInput,
+    /// Credentials were missing or wrong.
+    Unauthorized,
+    /// Not allowed.
+    Forbidden,
+    /// No such thing.
+    NotFound,
+    /// The plugin cannot do that.
+    Unsupported,
+    /// The plugin failed.
+    Internal,
+    /// A kind of the plugin's own.
+    Other(String),
+}
+
+impl From<super::bindings::types::ErrorKind> for RefusalKind {
+    fn from(k: super::bindings::types::ErrorKind) -> RefusalKind {
+        use super::bindings::types::ErrorKind as K;
+        match k {
+            K::InvalidInput => RefusalKind::InvalidInput,
+            K::Unauthorized => RefusalKind::Unauthorized,
+            K::Forbidden => RefusalKind::Forbidden,
+            K::NotFound => RefusalKind::NotFound,
+            K::Unsupported => RefusalKind::Unsupported,
+            K::Internal => RefusalKind::Internal,
+            K::Other(o) => RefusalKind::Other(o),
+        }
     }
 }

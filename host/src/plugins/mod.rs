@@ -27,7 +27,7 @@ pub mod store_data;
 pub mod webhook_call;
 
 pub use capability::Capability;
-pub use error::PluginError;
+pub use error::{PluginError, RefusalKind};
 pub use loader::LoadedPlugin;
 pub use manifest::{Kind, Manifest};
 pub use registry::PluginRegistry;

@@ -81,9 +81,9 @@ impl Store {
         Ok(self
             .conn()
             .query_row(
-                "SELECT max(seq) FROM events WHERE session = ?1 AND type = 'message-started'
+                "SELECT max(seq) FROM events WHERE session = ?1 AND type = ?3
                  AND json_extract(body, '$.id') = ?2",
-                params![session, id],
+                params![session, id, Event::MessageStarted { id: String::new() }.kind()],
                 |r| r.get::<_, Option<i64>>(0),
             )?
             .map(|v| v as u64))
@@ -95,8 +95,8 @@ impl Store {
         let body: Option<String> = self
             .conn()
             .query_row(
-                "SELECT body FROM events WHERE session = ?1 AND type = 'state' ORDER BY seq DESC LIMIT 1",
-                params![session],
+                "SELECT body FROM events WHERE session = ?1 AND type = ?2 ORDER BY seq DESC LIMIT 1",
+                params![session, Event::state(&StateInfo::starting()).kind()],
                 |r| r.get(0),
             )
             .optional()?;

@@ -115,8 +115,8 @@ impl Store {
         let queued: usize = match cached {
             Some(n) => n,
             None => tx.query_row(
-                "SELECT count(*) FROM messages WHERE session = ?1 AND status = 'queued'",
-                params![m.session],
+                "SELECT count(*) FROM messages WHERE session = ?1 AND status = ?2",
+                params![m.session, MessageStatus::Queued],
                 |r| r.get(0),
             )?,
         };
@@ -127,7 +127,7 @@ impl Store {
         let now = crate::util::now_ms() as i64;
         tx.execute(
             "INSERT INTO messages (id, session, text, metadata, status, idempotency_key, source, created_at)
-             VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7)",
+             VALUES (?1, ?2, ?3, ?4, ?8, ?5, ?6, ?7)",
             params![
                 m.id,
                 m.session,
@@ -135,7 +135,8 @@ impl Store {
                 m.metadata.to_string(),
                 m.idempotency_key,
                 m.source,
-                now
+                now,
+                MessageStatus::Queued,
             ],
         )?;
         let inserted = tx.query_row(
@@ -170,8 +171,8 @@ impl Store {
         Ok(self
             .conn()
             .query_row(
-                &format!("SELECT {COLS} FROM messages WHERE session = ?1 AND status = 'queued' ORDER BY rowid LIMIT 1"),
-                params![session],
+                &format!("SELECT {COLS} FROM messages WHERE session = ?1 AND status = ?2 ORDER BY rowid LIMIT 1"),
+                params![session, MessageStatus::Queued],
                 row,
             )
             .optional()?)
@@ -181,9 +182,9 @@ impl Store {
     pub fn message_queue(&self, session: &str) -> Result<Vec<MessageRow>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {COLS} FROM messages WHERE session = ?1 AND status = 'queued' ORDER BY rowid"
+            "SELECT {COLS} FROM messages WHERE session = ?1 AND status = ?2 ORDER BY rowid"
         ))?;
-        let rows = stmt.query_map(params![session], row)?;
+        let rows = stmt.query_map(params![session, MessageStatus::Queued], row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -191,9 +192,9 @@ impl Store {
     pub fn message_history(&self, session: &str, limit: usize) -> Result<Vec<MessageRow>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {COLS} FROM (SELECT rowid AS r, * FROM messages WHERE session = ?1 AND status != 'queued' ORDER BY rowid DESC LIMIT ?2) ORDER BY r"
+            "SELECT {COLS} FROM (SELECT rowid AS r, * FROM messages WHERE session = ?1 AND status != ?3 ORDER BY rowid DESC LIMIT ?2) ORDER BY r"
         ))?;
-        let rows = stmt.query_map(params![session, limit as i64], row)?;
+        let rows = stmt.query_map(params![session, limit as i64, MessageStatus::Queued], row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -271,18 +272,21 @@ impl Store {
     /// `alive` (its agent still runs: the session reconciles the turn).
     /// Returns how many changed.
     pub fn message_recover_running(&self, redeliver: bool, alive: &[String]) -> Result<usize, StoreError> {
+        use MessageStatus::{Failed, Queued, Running};
+        let to = if redeliver { Queued } else { Failed };
+        MessageStatus::transition(Running, to)?;
         let conn = self.conn();
         let n = if redeliver {
             conn.execute(
-                "UPDATE messages SET status = 'queued', started_at = NULL WHERE status = 'running'",
-                [],
+                "UPDATE messages SET status = ?1, started_at = NULL WHERE status = ?2",
+                params![to, Running],
             )?
         } else {
             let alive = serde_json::to_string(alive).unwrap_or_else(|_| "[]".into());
             conn.execute(
-                "UPDATE messages SET status = 'failed', error = 'daemon restarted', finished_at = ?1
-                 WHERE status = 'running' AND session NOT IN (SELECT value FROM json_each(?2))",
-                params![crate::util::now_ms() as i64, alive],
+                "UPDATE messages SET status = ?3, error = 'daemon restarted', finished_at = ?1
+                 WHERE status = ?4 AND session NOT IN (SELECT value FROM json_each(?2))",
+                params![crate::util::now_ms() as i64, alive, to, Running],
             )?
         };
         drop(conn);
@@ -295,10 +299,8 @@ impl Store {
         Ok(self
             .conn()
             .query_row(
-                &format!(
-                    "SELECT {COLS} FROM messages WHERE session = ?1 AND status = 'running' ORDER BY rowid LIMIT 1"
-                ),
-                params![session],
+                &format!("SELECT {COLS} FROM messages WHERE session = ?1 AND status = ?2 ORDER BY rowid LIMIT 1"),
+                params![session, MessageStatus::Running],
                 row,
             )
             .optional()?)

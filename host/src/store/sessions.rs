@@ -176,8 +176,8 @@ impl Store {
     /// Record that a session's agent exited.
     pub fn session_exited(&self, name: &str, code: Option<i32>) -> Result<(), StoreError> {
         self.conn().execute(
-            "UPDATE sessions SET status = 'exited', exit_code = coalesce(?2, exit_code) WHERE name = ?1",
-            params![name, code],
+            "UPDATE sessions SET status = ?3, exit_code = coalesce(?2, exit_code) WHERE name = ?1",
+            params![name, code, SessionStatus::Exited],
         )?;
         Ok(())
     }
@@ -186,8 +186,8 @@ impl Store {
     /// pane, nonce and launch spec.
     pub fn session_relaunched(&self, s: &SessionRow) -> Result<(), StoreError> {
         self.conn().execute(
-            "UPDATE sessions SET status = 'running', exit_code = NULL, pane = ?2, nonce = ?3, launch = ?4 WHERE name = ?1",
-            params![s.name, s.pane, s.nonce, s.launch],
+            "UPDATE sessions SET status = ?5, exit_code = NULL, pane = ?2, nonce = ?3, launch = ?4 WHERE name = ?1",
+            params![s.name, s.pane, s.nonce, s.launch, SessionStatus::Running],
         )?;
         Ok(())
     }
