@@ -94,7 +94,9 @@ impl ProviderSession for ClaudeSession {
         if text.trim().is_empty() {
             return Err(error(ErrorKind::InvalidInput, "Claude Code needs a non-empty message"));
         }
-        Ok(type_and_submit(text))
+        // The pause lets the input settle before Enter: with 100 ms the
+        // real 2.1.332 on a loaded machine kept the text unsent.
+        Ok(wasmux_sdk::tui::submit(text, 300))
     }
 
     /// Claude Code takes messages typed while it works and hands them to
@@ -134,21 +136,6 @@ impl ProviderSession for ClaudeSession {
             )),
         }
     }
-}
-
-/// Type `text` into the input line and submit it. Multi-line text is pasted
-/// so its newlines do not submit early; the pause lets the input settle
-/// before Enter (fast Enter after typed text can be taken as part of a paste;
-/// with 100 ms the real 2.1.332 on a loaded machine kept the text unsent).
-fn type_and_submit(text: &str) -> Vec<InputAction> {
-    // Always a bracketed paste: typed text arrives as a burst the CLI may
-    // take for an unbracketed paste, and an Enter inside that burst is a
-    // newline, not a submit (seen with the real CLI under load).
-    vec![
-        InputAction::Paste(text.to_string()),
-        InputAction::WaitMs(300),
-        InputAction::Keys(vec!["Enter".into()]),
-    ]
 }
 
 wasmux_sdk::provider!(ClaudeCode);

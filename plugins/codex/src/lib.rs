@@ -114,14 +114,7 @@ impl ProviderSession for CodexSession {
         if text.trim().is_empty() {
             return Err(error(ErrorKind::InvalidInput, "Codex needs a non-empty message"));
         }
-        // Always a bracketed paste: typed text arrives as a burst Codex's
-        // paste-burst detection may hold, turning the Enter into a newline
-        // (seen with the real CLI under load).
-        Ok(vec![
-            InputAction::Paste(text.to_string()),
-            InputAction::WaitMs(250),
-            InputAction::Keys(vec!["Enter".into()]),
-        ])
+        Ok(wasmux_sdk::tui::submit(text, 250))
     }
 
     /// Typed into the composer while a turn runs: Codex 0.17x's Enter then

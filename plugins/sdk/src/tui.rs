@@ -7,6 +7,21 @@
 
 use crate::*;
 
+/// A prompt for a TUI's input line: first clear what the line holds (text
+/// left unsubmitted — a daemon killed between a prompt and its Enter, or a
+/// person who typed and walked away — is never merged into this prompt;
+/// seen with the real Claude Code and Codex), then `text` as one bracketed
+/// paste (typed text arrives as a burst the TUI may take for an unbracketed
+/// paste, turning the Enter into a newline), a pause of `pause_ms`, Enter.
+pub fn submit(text: &str, pause_ms: u32) -> Vec<InputAction> {
+    vec![
+        InputAction::Keys(vec!["C-u".into()]),
+        InputAction::Paste(text.to_string()),
+        InputAction::WaitMs(pause_ms),
+        InputAction::Keys(vec!["Enter".into()]),
+    ]
+}
+
 /// A permission dialog (or a popup for a person) read from the screen.
 #[derive(Clone, Debug)]
 pub struct Dialog {

@@ -187,3 +187,8 @@ async fn claude_code_real_cli_steer_reaches_the_running_turn() -> Result<()> {
     })
     .await
 }
+
+#[tokio::test]
+async fn claude_code_real_cli_leftover_input_is_not_merged_into_the_next_prompt() -> Result<()> {
+    leftover_input_is_not_merged_into_the_next_prompt(Cli::Claude, "ccleft").await
+}

@@ -222,3 +222,8 @@ async fn codex_real_cli_each_session_s_env_reaches_its_tools_and_nothing_outlive
     assert!(left.is_ok(), "left running: {:?}", processes_under(&home, "codex"));
     Ok(())
 }
+
+#[tokio::test]
+async fn codex_real_cli_leftover_input_is_not_merged_into_the_next_prompt() -> Result<()> {
+    leftover_input_is_not_merged_into_the_next_prompt(Cli::Codex, "cxleft").await
+}

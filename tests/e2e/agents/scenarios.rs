@@ -373,3 +373,27 @@ pub async fn steer_reaches_the_running_turn(
     assert_eq!(of(&evs, "steer").len(), 1, "{:?}", types(&evs));
     Ok(())
 }
+
+/// Text left unsubmitted in the agent's input (a daemon killed between a
+/// prompt's text and its Enter, or a person who typed and walked away)
+/// is never merged into the next prompt: the model gets only the message.
+pub async fn leftover_input_is_not_merged_into_the_next_prompt(cli: Cli, name: &str) -> Result<()> {
+    let r = rig(cli).await?;
+    r.start(name).await?;
+    let socket = r.d.tmux_socket();
+    crate::harness::tmux(
+        &socket,
+        &["send-keys", "-t", &format!("={name}:"), "-l", "LEFTOVER words"],
+    )?;
+    r.d.wait_for(LONG, "the leftover on screen", || async {
+        Ok(r.pane(name).contains("LEFTOVER").then_some(()))
+    })
+    .await?;
+    r.stub.push(Reply::text("Only the message."));
+    let w = r.send_wait(name, "Question after a leftover").await?;
+    assert_eq!(w["status"], "done", "{w}\n{}", r.pane(name));
+    let calls = r.stub.model_calls();
+    let text = cli.last_user_text(calls.last().context("a model call")?);
+    assert_eq!(text.trim(), "Question after a leftover", "the model got: {text:?}");
+    Ok(())
+}
