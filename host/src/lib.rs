@@ -24,3 +24,6 @@ pub mod terminal;
 pub mod tmux;
 pub mod util;
 pub mod watch;
+
+#[cfg(test)]
+mod fuzz_kit;

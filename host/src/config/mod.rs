@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use crate::plugins::capability::Capability;
 use crate::store::Durability;
 
+#[cfg(test)]
+mod fuzz_tests;
 mod ops;
 pub use ops::{MetricsConfig, ServerConfig};
 

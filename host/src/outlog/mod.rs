@@ -17,6 +17,8 @@
 //! bad one — rebuilds the log under a new epoch from every record that
 //! still checks out, the old files quarantined (see `recover.rs`).
 
+#[cfg(test)]
+mod fuzz_tests;
 mod index;
 mod recover;
 #[cfg(test)]

@@ -19,8 +19,8 @@ mod kv;
 mod messages;
 mod recover;
 mod salvage;
-mod tables;
 mod sessions;
+mod tables;
 
 mod status;
 

@@ -4,6 +4,8 @@
 
 pub mod client;
 pub mod control;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod input;
 pub mod sink;
 
