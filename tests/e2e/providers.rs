@@ -105,7 +105,11 @@ fn launch_specs_run_the_real_programs_and_tail_their_transcripts() -> Result<()>
             json!(["claude", "--session-id", "{uuid}"]),
             "~/.claude/projects/{cwd-slug}/{uuid}.jsonl",
         ),
-        ("codex", json!(["codex"]), "~/.codex/sessions/*/*/*/rollout-*.jsonl"),
+        (
+            "codex",
+            json!(["codex", "--no-daemon"]),
+            "~/.codex/sessions/*/*/*/rollout-*.jsonl",
+        ),
     ];
     for (provider, command, transcript) in cases {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_wasmux"))

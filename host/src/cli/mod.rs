@@ -15,6 +15,8 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::events::Decision;
+
 /// Host AI coding agents in tmux; stream, queue, and extend them with WASM.
 #[derive(Parser, Debug)]
 #[command(
@@ -57,28 +59,6 @@ impl DaemonArgs {
     /// The state directory, resolved.
     pub fn state_dir(&self) -> PathBuf {
         self.state_dir.clone().unwrap_or_else(crate::config::default_state_dir)
-    }
-}
-
-/// A permission answer.
-#[derive(clap::ValueEnum, Debug, Clone, Copy)]
-pub enum Decision {
-    /// Allow this once.
-    Allow,
-    /// Refuse.
-    Deny,
-    /// Allow, and do not ask again for this kind of action.
-    Always,
-}
-
-impl Decision {
-    /// The API's name for it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Decision::Allow => "allow",
-            Decision::Deny => "deny",
-            Decision::Always => "always",
-        }
     }
 }
 

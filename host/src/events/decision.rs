@@ -5,16 +5,17 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The resolution of a permission request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Decision {
-    /// Allowed once.
+    /// Allow this once.
     Allow,
-    /// Refused.
+    /// Refuse.
     Deny,
-    /// Allowed, and not asked again for this kind of action.
+    /// Allow, and do not ask again for this kind of action.
     Always,
-    /// The turn asking was interrupted; nobody answered.
+    /// The turn asking was interrupted; nobody answered (never an answer).
+    #[value(skip)]
     Cancelled,
 }
 

@@ -19,6 +19,18 @@ use crate::fuzz_kit::fuzz;
 
 mod damage;
 
+/// What `salvage` finds in `buf`, as chunks.
+fn salvaged(buf: &Bytes) -> Vec<Chunk> {
+    salvage(buf)
+        .into_iter()
+        .map(|s| Chunk {
+            seq: s.seq,
+            raw_end: s.raw_end,
+            data: s.data,
+        })
+        .collect()
+}
+
 /// `(raw_end, data)` of records to write, data 1..=`max` bytes.
 fn records(n: std::ops::Range<usize>, max: usize) -> impl Strategy<Value = Vec<(u64, Vec<u8>)>> {
     prop::collection::vec((any::<u64>(), prop::collection::vec(any::<u8>(), 1..=max)), n)
@@ -71,14 +83,7 @@ fn output_log_records_round_trip_through_every_reader() {
         let mut out = Vec::new();
         parse_records(buf.clone(), first_seq, chunks.len(), Path::new("t"), 0, &mut out).unwrap();
         prop_assert_eq!(&out, &chunks);
-        let salvaged: Vec<Chunk> = salvage(&buf)
-            .into_iter()
-            .map(|s| Chunk {
-                seq: s.seq,
-                raw_end: s.raw_end,
-                data: s.data,
-            })
-            .collect();
+        let salvaged = salvaged(&buf);
         prop_assert_eq!(&salvaged, &chunks);
         Ok(())
     });
@@ -204,14 +209,7 @@ fn flipped_bytes_destroy_only_the_records_they_hit() {
         let intact: Vec<&Chunk> = chunks.iter().zip(&hit).filter(|(_, h)| !**h).map(|(c, _)| c).collect();
 
         // Salvage finds exactly the records no flip touched, unaltered.
-        let salvaged: Vec<Chunk> = salvage(&Bytes::from(bytes.clone()))
-            .into_iter()
-            .map(|s| Chunk {
-                seq: s.seq,
-                raw_end: s.raw_end,
-                data: s.data,
-            })
-            .collect();
+        let salvaged = salvaged(&Bytes::from(bytes.clone()));
         prop_assert_eq!(salvaged.iter().collect::<Vec<_>>(), intact.clone());
 
         // A sealed segment with any damage is refused.

@@ -329,8 +329,12 @@ impl ProviderSession for AcpSession {
             )
         })?;
         let line = ask.answer(&decision)?;
-        self.turn
-            .answered(&ask.call_id, matches!(decision, PermissionDecision::Deny));
+        if matches!(decision, PermissionDecision::Deny) {
+            self.turn.refuse(&ask.call_id);
+        }
+        // The state follows what the agent reports (a replay of its log
+        // sees no answers): the request ends when its call completes or
+        // fails, or the turn ends.
         self.asks.remove(permission_id);
         Ok(vec![InputAction::Protocol(line)])
     }

@@ -263,22 +263,10 @@ impl Turn {
     }
 
     /// Remember that the user refused tool call `id`.
-    fn refuse(&mut self, id: &str) {
+    pub fn refuse(&mut self, id: &str) {
         if let Some(tool) = self.tools.get_mut(id) {
             tool.refused = true;
         }
-    }
-
-    /// The permission request of call `id` was answered (refused if
-    /// `refused`): the agent's next update moves the state on to `working`,
-    /// not only the call's completion (an allowed command may run long).
-    /// A replay of the agent's log sees no answers and keeps the request
-    /// open until the call ends: the same states, the `working` later.
-    pub fn answered(&mut self, id: &str, refused: bool) {
-        if refused {
-            self.refuse(id);
-        }
-        self.asking.remove(id);
     }
 
     /// End the turn: a failed `tool-result` for every call the agent left
@@ -380,10 +368,10 @@ mod tests {
         let running = json!({"sessionUpdate": "tool_call_update", "toolCallId": "c1", "status": "in_progress"});
         turn.update(&running, &mut during);
         assert!(during.state.is_none(), "the state stays waiting-permission");
-        turn.answered("c1", false);
+        turn.asking.clear();
         let mut after = empty_update();
         turn.update(&running, &mut after);
-        assert!(working(&after), "the agent's next update after the answer");
+        assert!(working(&after));
     }
 
     #[test]

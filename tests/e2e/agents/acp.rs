@@ -125,9 +125,11 @@ async fn approved_write(cli: Cli, name: &str) -> Result<()> {
     );
     r.wait_state(name, "idle").await?;
     let evs = r.events(name).await?;
-    // After the answer the state is `working` from the agent's next update
-    // on (with these CLIs a write completes in that update: the state
-    // follows its result), never `waiting-permission` into the answer.
+    // After the answer the state is `working` no later than the call's own
+    // completion (with these CLIs the first update after the answer), never
+    // `waiting-permission` into the answer. ACP states follow only what the
+    // agent reports, so a replay of its log (which holds no answers)
+    // decides the same states (`providers_protocol::acp` goldens).
     let resolved = evs
         .iter()
         .position(|e| e["type"] == "permission-resolved")
