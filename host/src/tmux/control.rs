@@ -122,7 +122,12 @@ impl Parser {
             out.push(Event::Begin { from_client });
             return;
         }
-        if let Some(rest) = line.strip_prefix(b"%exit") {
+        // `%exit` alone or `%exit <reason>`; a longer word (`%exited`) is
+        // some other notification.
+        if let Some(rest) = line
+            .strip_prefix(b"%exit")
+            .filter(|r| r.is_empty() || r.starts_with(b" "))
+        {
             let reason = String::from_utf8_lossy(rest).trim().to_string();
             out.push(Event::Exit {
                 reason: (!reason.is_empty()).then_some(reason),
@@ -246,6 +251,23 @@ mod tests {
                     lines: vec![b"can't find pane: =t1".to_vec()]
                 },
                 Event::Exit { reason: None },
+            ]
+        );
+    }
+
+    #[test]
+    fn only_the_exact_exit_word_ends_the_client() {
+        let ev = parse(&[b"%exited-pane %1\n%exit too many clients\n"]);
+        assert_eq!(
+            ev,
+            vec![
+                Event::Notification {
+                    name: "exited-pane".into(),
+                    args: "%1".into()
+                },
+                Event::Exit {
+                    reason: Some("too many clients".into())
+                },
             ]
         );
     }
