@@ -95,8 +95,15 @@ pub(super) fn parse_records(
             .flatten()
             .ok_or_else(|| corrupt(path, off, "bad record header"))?;
         let start = pos + HEADER;
-        if h.seq != seq || start + h.len > buf.len() {
+        if h.seq != seq {
             return Err(corrupt(path, off, format!("expected seq {seq}, found {}", h.seq)));
+        }
+        if start + h.len > buf.len() {
+            return Err(corrupt(
+                path,
+                off,
+                format!("record seq {seq} runs past the end of what was read"),
+            ));
         }
         let data = buf.slice(start..start + h.len);
         if checksum(h.seq, h.raw_end, &data) != h.crc {
