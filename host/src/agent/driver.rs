@@ -205,12 +205,8 @@ impl Agent {
                 r = live.recv() => if let Err(RecvError::Closed) = r { tokio::time::sleep(Duration::from_millis(50)).await },
                 _ = exit.changed() => {}
                 _ = losses.changed() => {
-                    let lost = self.terminal.take_losses().into_iter().map(|l| Event::OutputLost {
-                        after_seq: l.after_seq,
-                        bytes: l.bytes,
-                        reason: l.reason,
-                    });
-                    self.publish(lost.collect(), None);
+                    let lost = self.terminal.take_losses().into_iter().map(Event::from).collect();
+                    self.publish(lost, None);
                 }
                 _ = life.changed() => {}
                 _ = stop.changed() => return,

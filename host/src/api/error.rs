@@ -1,11 +1,11 @@
 //! The API's one error type: `{"error": "<sentence>", "code": "<slug>"}`
 //! with an honest status.
 //!
-//! A full disk is `507 disk_full`, never `500 internal`: store errors come
-//! here typed ([`From<StoreError>`](crate::store::StoreError)) or, on the
-//! paths that keep only their text (`SessionError::Internal`, output-log
-//! I/O errors), through [`ApiError::internal`], which recognises the text
-//! of a full disk ([`crate::store::says_disk_full`]).
+//! A full disk is `507 disk_full`, never `500 internal`: store, log and
+//! session errors come here typed (`StoreError::DiskFull`,
+//! `SessionError::DiskFull`). Only a plugin's refusal carries nothing but
+//! text across the guest boundary (a kv write it passed on), so that one
+//! is recognised by its text ([`crate::store::says_disk_full`]).
 
 use axum::Json;
 use axum::extract::rejection::BytesRejection;
@@ -62,14 +62,8 @@ impl ApiError {
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
-    /// 500: a bug or an unexpected failure — or, when `message` says the
-    /// disk is full (a store or log write found no space), 507
-    /// [`ApiError::disk_full`].
+    /// 500: a bug or an unexpected failure.
     pub fn internal(message: impl Into<String>) -> ApiError {
-        let message = message.into();
-        if crate::store::says_disk_full(&message) {
-            return Self::disk_full(message);
-        }
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     }
     /// 507 `disk_full`: a write found no space; nothing of the request was
@@ -268,15 +262,15 @@ mod tests {
 
     #[test]
     fn only_a_full_disk_turns_an_internal_error_into_507() {
+        use crate::session::SessionError;
+        let enospc = || std::io::Error::from_raw_os_error(libc::ENOSPC);
         for full in [
-            "database error: database or disk is full",
-            "output log I/O error: /s/log/1.seg: No space left on device (os error 28)",
+            SessionError::from(crate::store::StoreError::DiskFull("database or disk is full".into())),
+            SessionError::from(crate::outlog::LogError::Io(enospc())),
+            SessionError::from(enospc()),
         ] {
-            assert_eq!(
-                ApiError::internal(full).status,
-                StatusCode::INSUFFICIENT_STORAGE,
-                "{full}"
-            );
+            let shown = full.to_string();
+            assert_eq!(ApiError::from(full).status, StatusCode::INSUFFICIENT_STORAGE, "{shown}");
         }
         // A plugin passing on its kv write's failure.
         let refused = |message: &str| PluginError::Refused {

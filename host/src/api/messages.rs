@@ -310,11 +310,7 @@ pub async fn history(
 ) -> ApiResult<Json<Vec<MessageRow>>> {
     app.session(&name)?;
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
-    Ok(Json(
-        app.store
-            .message_history(&name, limit)
-            .map_err(|e| ApiError::internal(e.to_string()))?,
-    ))
+    Ok(Json(app.store.message_history(&name, limit).map_err(ApiError::from)?))
 }
 
 /// State, its source, the running turn, the queue.
@@ -331,10 +327,7 @@ pub async fn state(State(app): State<AppState>, ApiPath(name): ApiPath<String>) 
             text: t.text,
             started_at: t.started_at,
         }),
-        queue: app
-            .store
-            .message_queue(&name)
-            .map_err(|e| ApiError::internal(e.to_string()))?,
+        queue: app.store.message_queue(&name).map_err(ApiError::from)?,
         permissions: agent.pending_permissions(),
         last_event_seq: agent.bus.last_seq(),
         exit_code: exit.and_then(|e| e.code),

@@ -123,6 +123,7 @@ impl From<SessionError> for ApiError {
             SessionError::CommandNotFound { .. } => ApiError::bad_request("command_not_found", message),
             SessionError::Plugin(p) => p.into(),
             SessionError::Tmux(t) => ApiError::new(StatusCode::BAD_GATEWAY, "tmux_failed", t.to_string()),
+            SessionError::DiskFull(_) => ApiError::disk_full(message),
             SessionError::Internal(_) => ApiError::internal(message),
         }
     }

@@ -52,7 +52,7 @@ fn preview(s: &str) -> String {
 /// Every session, summarised.
 #[utoipa::path(get, path = "/overview", responses((status = 200, body = [SessionSummary])))]
 pub async fn overview(State(app): State<AppState>) -> ApiResult<Json<Vec<SessionSummary>>> {
-    let internal = |e: crate::store::StoreError| ApiError::internal(e.to_string());
+    let internal = ApiError::from;
     let mut out = Vec::new();
     for s in app.sessions.list() {
         let queue = app.store.message_queue(&s.name).map_err(internal)?;

@@ -39,6 +39,9 @@ pub enum SessionError {
     /// tmux failed.
     #[error(transparent)]
     Tmux(#[from] TmuxError),
+    /// A write found the disk full (507); nothing of it was kept.
+    #[error("{0}")]
+    DiskFull(String),
     /// Storage failed.
     #[error("{0}")]
     Internal(String),
@@ -46,18 +49,31 @@ pub enum SessionError {
 
 impl From<crate::store::StoreError> for SessionError {
     fn from(e: crate::store::StoreError) -> Self {
-        SessionError::Internal(e.to_string())
+        if e.is_disk_full() {
+            SessionError::DiskFull(e.to_string())
+        } else {
+            SessionError::Internal(e.to_string())
+        }
     }
 }
 
 impl From<crate::outlog::LogError> for SessionError {
     fn from(e: crate::outlog::LogError) -> Self {
-        SessionError::Internal(format!("output log: {e}"))
+        match &e {
+            crate::outlog::LogError::Io(io) if crate::store::is_disk_full_io(io) => {
+                SessionError::DiskFull(format!("output log: {e}"))
+            }
+            _ => SessionError::Internal(format!("output log: {e}")),
+        }
     }
 }
 
 impl From<std::io::Error> for SessionError {
     fn from(e: std::io::Error) -> Self {
-        SessionError::Internal(e.to_string())
+        if crate::store::is_disk_full_io(&e) {
+            SessionError::DiskFull(e.to_string())
+        } else {
+            SessionError::Internal(e.to_string())
+        }
     }
 }

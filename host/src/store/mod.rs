@@ -97,8 +97,8 @@ pub fn is_disk_full_io(e: &std::io::Error) -> bool {
 
 /// Whether an error `message` says the disk is full: the text of
 /// [`StoreError::DiskFull`], of SQLite's `SQLITE_FULL` or of an `ENOSPC`
-/// I/O error, for the paths that keep only a store or log error's text
-/// (e.g. `SessionError::Internal`) on their way to an HTTP status.
+/// I/O error: for a plugin's refusal, which carries only the text of a host
+/// write it passed on across the guest boundary.
 pub fn says_disk_full(message: &str) -> bool {
     const MARKS: &[&str] = &[
         "the disk is full",

@@ -39,6 +39,16 @@ fn sink_pid(raw: &Path) -> Result<Option<u32>, u32> {
     if alive { Ok(Some(pid)) } else { Err(pid) }
 }
 
+impl From<OutputLoss> for crate::events::Event {
+    fn from(l: OutputLoss) -> Self {
+        crate::events::Event::OutputLost {
+            after_seq: l.after_seq,
+            bytes: l.bytes,
+            reason: l.reason,
+        }
+    }
+}
+
 impl Terminal {
     /// Record `loss` for the agent half to publish, and log it.
     pub(super) fn lose(&self, loss: OutputLoss) {
@@ -77,12 +87,7 @@ impl Terminal {
         }
         let raw = self.dir.join("raw");
         let Err(dead) = sink_pid(&raw) else { return };
-        let cmd = format!(
-            "pipe-pane -O -t {} {}",
-            pane.id,
-            crate::tmux::quote(&self.host.sink_command(&raw))
-        );
-        match pane.control.command(&cmd).await {
+        match self.repipe(&pane.control, &pane.id).await {
             Ok(_) => self.lose(OutputLoss {
                 after_seq: self.log.meta().last_seq,
                 bytes: None,

@@ -174,17 +174,20 @@ impl Terminal {
             ))));
         }
         if parts.next() != Some("1") {
-            let raw = self.dir.join("raw");
-            std::fs::create_dir_all(&raw)?;
+            std::fs::create_dir_all(self.dir.join("raw"))?;
             tracing::warn!(session = %name, "pipe sink was not running; restarting it");
-            control
-                .command(&format!(
-                    "pipe-pane -O -t {id} {}",
-                    crate::tmux::quote(&self.host.sink_command(&raw))
-                ))
-                .await?;
+            self.repipe(&control, &id).await?;
         }
         Ok(Pane { control, id })
+    }
+
+    /// Start a new pipe sink on pane `id` (the old pipe, if any, closes).
+    pub(super) async fn repipe(&self, control: &ControlClient, id: &str) -> Result<(), TmuxError> {
+        let sink = self.host.sink_command(&self.dir.join("raw"));
+        control
+            .command(&format!("pipe-pane -O -t {id} {}", crate::tmux::quote(&sink)))
+            .await
+            .map(drop)
     }
 
     /// Relaunch the agent in its running pane (same log, same pipe): write
