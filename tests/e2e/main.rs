@@ -12,6 +12,7 @@ mod edge;
 mod harness;
 mod isolation;
 mod languages;
+mod lost_output;
 mod ops;
 mod plugin_runtime;
 mod plugin_units;

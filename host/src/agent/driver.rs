@@ -205,8 +205,12 @@ impl Agent {
                 r = live.recv() => if let Err(RecvError::Closed) = r { tokio::time::sleep(Duration::from_millis(50)).await },
                 _ = exit.changed() => {}
                 _ = losses.changed() => {
-                    let lost = self.terminal.take_losses().into_iter().map(Event::from).collect();
-                    self.publish(lost, None);
+                    // The first pass (at start) has nothing new to publish
+                    // but re-derives a state the sink may not have seen.
+                    let lost = self.terminal.take_losses();
+                    let reason = lost.last().map(|l| l.reason.clone());
+                    self.publish(lost.into_iter().map(Event::from).collect(), None);
+                    self.reconcile_lost_output(reason.as_deref()).await;
                 }
                 _ = life.changed() => {}
                 _ = stop.changed() => return,

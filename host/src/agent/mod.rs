@@ -11,6 +11,7 @@ mod bridge_client;
 mod driver;
 pub mod launch;
 pub mod life;
+mod lost;
 mod ops;
 mod permissions;
 mod queue;

@@ -46,6 +46,28 @@ pub struct WebhookSection {
     pub route: String,
 }
 
+/// Provider-specific manifest fields.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSection {
+    /// How the host re-derives the agent's state when output the provider
+    /// needed was lost (see [`IdleProbe`]); none by default.
+    #[serde(default)]
+    pub idle_probe: Option<IdleProbe>,
+}
+
+/// A host-side check of whether the agent waits for input, for providers
+/// whose state comes only from marks in the output stream (which an
+/// `output-lost` span may have held).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IdleProbe {
+    /// The agent is idle when it is itself the terminal's foreground
+    /// process group, i.e. no job it started holds the terminal (a shell
+    /// at its prompt). Only for agents that start jobs for their work.
+    Foreground,
+}
+
 /// A parsed and validated manifest.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -73,6 +95,9 @@ pub struct Manifest {
     /// Webhook settings (required for `kind = "webhook"`).
     #[serde(default)]
     pub webhook: Option<WebhookSection>,
+    /// Provider settings (only for `kind = "provider"`).
+    #[serde(default)]
+    pub provider: Option<ProviderSection>,
 }
 
 impl Manifest {
@@ -119,6 +144,12 @@ impl Manifest {
             }
             _ => {}
         }
+        if self.kind != Kind::Provider && self.provider.is_some() {
+            return Err(bad(format!(
+                "a {} plugin cannot have a [provider] table",
+                self.kind.as_str()
+            )));
+        }
         Ok(())
     }
 }
@@ -159,5 +190,17 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("root"), "{err}");
+        let shell = Manifest::parse(
+            "name='sh'\nkind='provider'\nversion='1.0.0'\nwit='0.1.0'\n[provider]\nidle_probe='foreground'\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(shell.provider.unwrap().idle_probe, Some(IdleProbe::Foreground));
+        for bad in [
+            "name='sh'\nkind='provider'\nversion='1.0.0'\nwit='0.1.0'\n[provider]\nidle_probe='screen'\n",
+            "name='gh'\nkind='adapter'\nversion='1.0.0'\nwit='0.1.0'\n[provider]\n",
+        ] {
+            assert!(Manifest::parse(bad, "t").is_err(), "{bad}");
+        }
     }
 }

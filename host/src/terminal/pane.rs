@@ -190,22 +190,33 @@ impl Terminal {
             .map(drop)
     }
 
-    /// Relaunch the agent in its running pane (same log, same pipe): write
-    /// the new `agent.sh`, kill the agent's process tree; the wrapper starts
-    /// the agent again. (tmux's respawn-pane from a control client can
-    /// crash tmux 3.3a.)
-    pub async fn respawn(&self, launch: &ResolvedLaunch) -> Result<(), SessionError> {
+    /// The pid of the pane's wrapper (`launch.sh`), the agent's parent.
+    async fn pane_pid(&self) -> Result<i32, SessionError> {
         let p = self.pane().map_err(|_| SessionError::Exited(self.name.clone()))?;
-        write_agent_script(&self.dir, &launch.command, &launch.env)?;
-        std::fs::write(self.dir.join("restart"), b"")?;
-        let pid: i32 = p
-            .control
+        p.control
             .command(&format!("display -p -t {} '#{{pane_pid}}'", p.id))
             .await?
             .text()
             .trim()
             .parse()
-            .map_err(|_| SessionError::Internal("tmux did not report the pane's pid".into()))?;
+            .map_err(|_| SessionError::Internal("tmux did not report the pane's pid".into()))
+    }
+
+    /// Whether the agent holds its terminal itself, no job it started in
+    /// the foreground (see [`super::procs::agent_in_foreground`]); None when
+    /// the pane or its processes are gone.
+    pub async fn agent_in_foreground(&self) -> Option<bool> {
+        super::procs::agent_in_foreground(self.pane_pid().await.ok()?)
+    }
+
+    /// Relaunch the agent in its running pane (same log, same pipe): write
+    /// the new `agent.sh`, kill the agent's process tree; the wrapper starts
+    /// the agent again. (tmux's respawn-pane from a control client can
+    /// crash tmux 3.3a.)
+    pub async fn respawn(&self, launch: &ResolvedLaunch) -> Result<(), SessionError> {
+        write_agent_script(&self.dir, &launch.command, &launch.env)?;
+        std::fs::write(self.dir.join("restart"), b"")?;
+        let pid = self.pane_pid().await?;
         super::procs::kill_descendants(pid, Duration::from_secs(2)).await;
         self.row.update(|r| {
             r.launch = launch.to_json();

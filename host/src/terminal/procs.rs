@@ -1,30 +1,41 @@
-//! Finding and stopping a pane's processes (for restarting an agent).
+//! A pane's processes from /proc: stopping them (for restarting an agent)
+//! and asking which holds the terminal (for re-deriving a lost state).
 
 use std::time::{Duration, Instant};
+
+/// Field `n` of `/proc/<pid>/stat` counted from the state (field 3 in
+/// `proc(5)` is `n = 0`): the command name before it may hold spaces.
+fn stat_field(pid: i32, n: usize) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    rest.split_whitespace().nth(n)?.parse().ok()
+}
+
+/// Parent pid of `pid`.
+fn parent(pid: i32) -> Option<i32> {
+    stat_field(pid, 1)
+}
 
 /// Pids whose parent is `ppid` (from /proc).
 fn children(ppid: i32) -> Vec<i32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
-    let mut out = Vec::new();
-    for e in entries.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // Fields after the command name (which may contain spaces) in parens.
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
-            continue;
-        };
-        let parent = rest.split_whitespace().nth(1).and_then(|p| p.parse::<i32>().ok());
-        if parent == Some(ppid) {
-            out.push(pid);
-        }
-    }
-    out
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
+        .filter(|pid| parent(*pid) == Some(ppid))
+        .collect()
+}
+
+/// Whether the agent the pane's wrapper `pane_pid` started holds the
+/// terminal itself: the leader of the terminal's foreground process group
+/// is a child of the wrapper (a shell at its prompt), not a job the agent
+/// started (its children). None when /proc cannot tell (the pane is gone).
+pub fn agent_in_foreground(pane_pid: i32) -> Option<bool> {
+    // Field 8 of proc(5): tpgid, the terminal's foreground process group.
+    let tpgid = stat_field(pane_pid, 5).filter(|g| *g > 0)?;
+    Some(parent(tpgid)? == pane_pid)
 }
 
 /// Every descendant of `pid` (not `pid` itself), parents before children.
