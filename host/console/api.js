@@ -59,9 +59,11 @@ export async function api(method, path, body) {
   return decode(res);
 }
 
-/** Follow a session's events after `after`; `onEvent(event)` per event. */
+/** Follow a session's events after `after`; `onEvent(event)` per event.
+ * `terminal-output` events are left out: the terminal shows those bytes from
+ * the stream, and a shell pane's flood would otherwise cross twice. */
 export function follow(name, after, onEvent) {
-  const es = new EventSource(`/sessions/${encodeURIComponent(name)}/events?after=${after}`);
+  const es = new EventSource(`/sessions/${encodeURIComponent(name)}/events?after=${after}&exclude=terminal-output`);
   es.onmessage = (m) => {
     try { onEvent(JSON.parse(m.data)); } catch (e) { console.warn('bad event', e); }
   };

@@ -324,3 +324,47 @@ async fn wasmux_open_prints_a_working_one_time_link() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn events_leave_out_the_excluded_types() -> Result<()> {
+    // The console follows with `exclude=terminal-output`: a shell pane's
+    // output reaches the page once, over the terminal stream.
+    let d = TestDaemon::start().await?;
+    let dir = tempfile::tempdir()?;
+    let (s, b) = d
+        .post(
+            "/sessions",
+            json!({"name": "x", "provider": "shell", "cwd": dir.path()}),
+        )
+        .await?;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = d
+        .post("/sessions/x/messages", json!({"text": "echo one-line-of-output"}))
+        .await?;
+    assert!(s.is_success(), "{b}");
+    let all = d
+        .wait_for(Duration::from_secs(60), "the command's output and its end", || async {
+            let evs = crate::queue::events(&d, "x", None).await?;
+            let done = evs.iter().any(|(_, e)| e["type"] == "task-complete")
+                && evs.iter().any(|(_, e)| e["type"] == "terminal-output");
+            Ok(done.then_some(evs))
+        })
+        .await?;
+    let text = d
+        .req(
+            Method::GET,
+            "/sessions/x/events?follow=false&exclude=terminal-output,nothing",
+        )
+        .send()
+        .await?
+        .text()
+        .await?;
+    let kept = crate::queue::parse_sse(&text)?;
+    assert!(kept.iter().all(|(_, e)| e["type"] != "terminal-output"), "{kept:?}");
+    // Events may have come since the first read: compare up to its last.
+    let last = all.last().map(|(seq, _)| *seq).unwrap_or(0);
+    let expected: Vec<&(u64, Value)> = all.iter().filter(|(_, e)| e["type"] != "terminal-output").collect();
+    let kept: Vec<&(u64, Value)> = kept.iter().filter(|(seq, _)| *seq <= last).collect();
+    assert_eq!(kept, expected, "the rest, with their seqs");
+    Ok(())
+}

@@ -40,6 +40,10 @@ pub struct EventsQuery {
     /// Stop after the stored events instead of following live ones.
     #[serde(default)]
     pub follow: Option<bool>,
+    /// Leave out events of these types (comma-separated, e.g.
+    /// `terminal-output`, which the web console shows from the stream
+    /// instead); SSE only. Seqs of the events sent stay as stored.
+    pub exclude: Option<String>,
 }
 
 fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
@@ -77,8 +81,21 @@ pub async fn events(
     // A store that cannot be read gets its error status, not an empty 200.
     session.agent.bus.since(after, 1).map_err(ApiError::from)?;
     use futures::StreamExt;
-    let stream =
-        crate::events::follow(session.agent.bus.clone(), after, follow).map(|item| -> Result<SseEvent, Infallible> {
+    let exclude: Vec<String> = q
+        .exclude
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(String::from)
+        .collect();
+    let stream = crate::events::follow(session.agent.bus.clone(), after, follow)
+        .filter(move |item| {
+            let keep = !matches!(item, Ok(e) if exclude.iter().any(|t| t == e.event.kind()));
+            futures::future::ready(keep)
+        })
+        .map(|item| -> Result<SseEvent, Infallible> {
             Ok(match item {
                 Ok(e) => SseEvent::default().id(e.seq.to_string()).data(e.json()),
                 Err(Break::Gap(gap)) => SseEvent::default()
