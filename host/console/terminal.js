@@ -13,6 +13,66 @@ function b64bytes(b64) {
   return out;
 }
 
+// xterm.js 6's DOM renderer redraws every row on each selection notice, and
+// the selection service sends one on every scroll, selection or not
+// (xtermjs/xterm.js#4633): a flood of output was rendered twice per frame.
+// Pass a notice on only while there is (or just was) a selection; the rows a
+// scroll moved are redrawn by the ordinary render anyway.
+function skipEmptySelectionRedraws(term) {
+  const render = term._core?._renderService;
+  if (typeof render?.handleSelectionChanged !== 'function') return; // another xterm.js: leave it be
+  const pass = render.handleSelectionChanged.bind(render);
+  let had = true; // the first notice goes through
+  render.handleSelectionChanged = (start, end, columnMode) => {
+    const has = Boolean(start && end);
+    if (!has && !had) return;
+    had = has;
+    pass(start, end, columnMode);
+  };
+}
+
+// While output waits to be parsed, draw at most every RENDER_EVERY_MS
+// instead of every frame: a flood is then parsed sooner rather than drawn
+// 60 times a second at each intermediate screen. The bytes are all parsed
+// either way; once xterm.js has caught up (typing, an echo) every frame is
+// drawn as before.
+const RENDER_EVERY_MS = 50;
+
+function throttleRendersWhileBehind(term, behind) {
+  const debouncer = term._core?._renderService?._renderDebouncer;
+  if (typeof debouncer?._innerRefresh !== 'function') return; // another xterm.js: leave it be
+  const render = debouncer._innerRefresh.bind(debouncer);
+  let last = 0;
+  const frame = () => {
+    const now = performance.now();
+    if (behind() && now - last < RENDER_EVERY_MS) {
+      debouncer._animationFrame = requestAnimationFrame(frame); // still pending: look again next frame
+      return;
+    }
+    last = now;
+    render();
+  };
+  debouncer._innerRefresh = frame;
+}
+
+// xterm.js 6 syncs its scrollbar (dimensions, position, a fade timer) on
+// every line that scrolls, synchronously: during a flood that was about a
+// third of the parsing time. Sync once per drawn frame instead; the
+// frame's own sync (queueSync, which passes a position) runs as before.
+function syncScrollbarPerFrame(term) {
+  const viewport = term._core?._viewport;
+  const render = term._core?._renderService;
+  if (typeof viewport?._sync !== 'function' || typeof render?.addRefreshCallback !== 'function') return;
+  const sync = viewport._sync.bind(viewport);
+  let queued = false;
+  viewport._sync = (...args) => {
+    if (args.length) return sync(...args);
+    if (queued) return;
+    queued = true;
+    render.addRefreshCallback(() => { queued = false; sync(); });
+  };
+}
+
 export class TermView {
   constructor(container, name, { onState, onStatus } = {}) {
     this.name = name;
@@ -42,6 +102,11 @@ export class TermView {
     this.term.loadAddon(new Unicode11Addon.Unicode11Addon());
     this.term.unicode.activeVersion = '11';
     this.term.open(container);
+    skipEmptySelectionRedraws(this.term);
+    syncScrollbarPerFrame(this.term);
+    this.unparsed = 0; // stream frames written but not yet parsed
+    this.parsedOne = () => { this.unparsed--; };
+    throttleRendersWhileBehind(this.term, () => this.unparsed > 0);
     this.safeFit();
     this.term.onData((d) => this.input(d));
     this.term.onResize(({ cols, rows }) => this.send({ type: 'resize', cols, rows }));
@@ -99,7 +164,8 @@ export class TermView {
       const bytes = new Uint8Array(data, 8);
       this.bytes += bytes.length;
       this.lastSeq = seq;
-      this.term.write(bytes);
+      this.unparsed++;
+      this.term.write(bytes, this.parsedOne);
       // Benchmarks watch the bytes; `parsed(cb)` runs cb once xterm.js has
       // processed everything written so far.
       this.onBytes?.(bytes, (cb) => this.term.write('', cb));
