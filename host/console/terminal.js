@@ -88,6 +88,9 @@ export class TermView {
     this.firstPaintAt = null;
     this.onBytes = null;
     this.bytes = 0;
+    // Connect first: the handshake overlaps setting up xterm.js below (no
+    // message can be handled before this constructor returns).
+    this.connect();
     this.term = new Terminal({
       allowProposedApi: true,
       cursorBlink: true,
@@ -115,7 +118,6 @@ export class TermView {
     this.online = () => { this.backoff = 250; if (!this.ws) this.connect(); };
     window.addEventListener('online', this.online);
     window.wasmuxTerm = this; // for the browser tests and the curious
-    this.connect();
   }
 
   safeFit() {
