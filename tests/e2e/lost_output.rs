@@ -56,7 +56,10 @@ async fn a_turn_whose_end_the_sink_lost_fails_and_the_queue_runs_on() -> Result<
     assert_eq!(m["status"], "failed", "{m}");
     let error = m["error"].as_str().unwrap_or_default();
     assert!(error.contains("lost"), "the error names the loss: {m}");
-    assert_ne!(sink_pid(&d, "end")?, pid, "a new sink records");
+    d.wait_for(std::time::Duration::from_secs(30), "a new sink recording", || async {
+        Ok(sink_pid(&d, "end").ok().filter(|p| *p != pid))
+    })
+    .await?;
     let evs: Vec<serde_json::Value> = events(&d, "end", None).await?.into_iter().map(|(_, e)| e).collect();
     let lost_at = evs
         .iter()

@@ -164,8 +164,14 @@ async fn a_killed_pipe_sink_is_re_piped_and_the_loss_is_reported() -> Result<()>
         lost["reason"].as_str().unwrap_or_default().contains(&pid.to_string()),
         "{lost}"
     );
-    let new_pid: i32 = std::fs::read_to_string(&pid_file)?.trim().parse()?;
-    assert_ne!(new_pid, pid, "a new sink records");
+    // The new sink writes its pid file once it runs (after the report).
+    d.wait_for(std::time::Duration::from_secs(30), "a new sink recording", || async {
+        let now: Option<i32> = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|t| t.trim().parse().ok());
+        Ok(now.filter(|p| *p != pid))
+    })
+    .await?;
     assert_eq!(
         send_wait(&d, "sink", "echo after-kill").await?["response"],
         "after-kill"

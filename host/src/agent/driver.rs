@@ -20,7 +20,8 @@ const FEED_MIN: usize = 4 * 1024;
 /// Bytes of a session's first call: small enough for an interpreted
 /// provider; a fast one doubles to `FEED_MAX` in three calls.
 const FEED_START: usize = 32 * 1024;
-/// How often the provider's output cursor is saved.
+/// How often the provider's output cursor is saved while the output it
+/// reads produces no events (at once when it does).
 const SAVE_EVERY: Duration = Duration::from_millis(500);
 
 /// How many output bytes go into one `feed-output` call. Calls are sized so
@@ -142,6 +143,9 @@ impl Agent {
         // The launch whose exit was handled.
         let mut exit_handled: Option<u64> = None;
         let mut feed = FeedSize(FEED_START);
+        // A state carried over a restart may rest on output the sink never
+        // wrote: once the log is caught up, check it (see `lost.rs`).
+        let mut restored_working = self.state().value == AgentState::Working;
         loop {
             cursor = cursor.max(self.first_seq_of_life.load(Ordering::SeqCst).saturating_sub(1));
             // Everything new in the log, coalesced.
@@ -160,6 +164,7 @@ impl Agent {
                 cursor = last.seq;
                 let data: Vec<u8> = chunks.iter().flat_map(|c| c.data.iter().copied()).collect();
                 let mut rest = &data[..];
+                let mut published = false;
                 while !rest.is_empty() {
                     let (part, after) = rest.split_at(feed.0.min(rest.len()));
                     rest = after;
@@ -178,10 +183,14 @@ impl Agent {
                         (update, fed_life)
                     };
                     if let Some(u) = update {
+                        published |= !u.events.is_empty() || u.state.is_some();
                         self.apply(u, fed_life).await;
                     }
                 }
-                if last_save.elapsed() >= SAVE_EVERY && saved != cursor {
+                // Output that produced events is never fed again after a
+                // restart (a replayed prompt mark would end a resumed turn
+                // as if it were new); quiet output is saved lazily.
+                if (published || last_save.elapsed() >= SAVE_EVERY) && saved != cursor {
                     let _ = self.host.store.session_set_provider_seq(&self.name, cursor);
                     saved = cursor;
                     last_save = Instant::now();
@@ -191,6 +200,9 @@ impl Agent {
             if saved != cursor {
                 let _ = self.host.store.session_set_provider_seq(&self.name, cursor);
                 saved = cursor;
+            }
+            if std::mem::take(&mut restored_working) {
+                self.reconcile_lost_output(None).await;
             }
             let this_life = *life.borrow_and_update();
             if let Some(info) = self.terminal.exited()
@@ -205,12 +217,11 @@ impl Agent {
                 r = live.recv() => if let Err(RecvError::Closed) = r { tokio::time::sleep(Duration::from_millis(50)).await },
                 _ = exit.changed() => {}
                 _ = losses.changed() => {
-                    // The first pass (at start) has nothing new to publish
-                    // but re-derives a state the sink may not have seen.
                     let lost = self.terminal.take_losses();
-                    let reason = lost.last().map(|l| l.reason.clone());
-                    self.publish(lost.into_iter().map(Event::from).collect(), None);
-                    self.reconcile_lost_output(reason.as_deref()).await;
+                    if let Some(reason) = lost.last().map(|l| l.reason.clone()) {
+                        self.publish(lost.into_iter().map(Event::from).collect(), None);
+                        self.reconcile_lost_output(Some(&reason)).await;
+                    }
                 }
                 _ = life.changed() => {}
                 _ = stop.changed() => return,

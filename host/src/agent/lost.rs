@@ -2,9 +2,10 @@
 //! state comes only from marks in the output (the shell's OSC 133) never
 //! sees an end that fell into an `output-lost` span: the session would stay
 //! `working` for good, and after a restart with no turn nothing would ever
-//! end it. A provider that declares `[provider] idle_probe = "foreground"`
-//! is asked of the pane's processes instead: when the agent holds its
-//! terminal again (no job of its own in the foreground), it is `idle`
+//! end it. A provider that declares `[provider] idle_probe = "prompt"` is
+//! asked of the pane's processes instead: when the agent waits at its
+//! prompt again (it holds its terminal, no job of its own in the
+//! foreground, the terminal in a line editor's raw mode), it is `idle`
 //! (source `process`), and a turn whose end was lost fails naming the loss.
 
 use super::Agent;
@@ -29,10 +30,10 @@ impl Agent {
         if self.state().value != AgentState::Working || self.terminal.exited().is_some() {
             return;
         }
-        let Some(IdleProbe::Foreground) = self.idle_probe().await else {
+        let Some(IdleProbe::Prompt) = self.idle_probe().await else {
             return;
         };
-        if self.terminal.agent_in_foreground().await != Some(true) {
+        if self.terminal.agent_at_prompt().await != Some(true) {
             return;
         }
         tracing::warn!(session = %self.name, "the agent waits for input but its end was not seen (output lost): idle");

@@ -62,10 +62,10 @@ pub struct ProviderSection {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum IdleProbe {
-    /// The agent is idle when it is itself the terminal's foreground
-    /// process group, i.e. no job it started holds the terminal (a shell
-    /// at its prompt). Only for agents that start jobs for their work.
-    Foreground,
+    /// The agent is idle when it waits at its prompt: it holds the terminal
+    /// itself (no job it started is in the foreground) and reads it in raw
+    /// mode, as a line editor (readline) does. For shells.
+    Prompt,
 }
 
 /// A parsed and validated manifest.
@@ -191,11 +191,11 @@ mod tests {
         .to_string();
         assert!(err.contains("root"), "{err}");
         let shell = Manifest::parse(
-            "name='sh'\nkind='provider'\nversion='1.0.0'\nwit='0.1.0'\n[provider]\nidle_probe='foreground'\n",
+            "name='sh'\nkind='provider'\nversion='1.0.0'\nwit='0.1.0'\n[provider]\nidle_probe='prompt'\n",
             "t",
         )
         .unwrap();
-        assert_eq!(shell.provider.unwrap().idle_probe, Some(IdleProbe::Foreground));
+        assert_eq!(shell.provider.unwrap().idle_probe, Some(IdleProbe::Prompt));
         for bad in [
             "name='sh'\nkind='provider'\nversion='1.0.0'\nwit='0.1.0'\n[provider]\nidle_probe='screen'\n",
             "name='gh'\nkind='adapter'\nversion='1.0.0'\nwit='0.1.0'\n[provider]\n",

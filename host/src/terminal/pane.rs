@@ -202,11 +202,12 @@ impl Terminal {
             .map_err(|_| SessionError::Internal("tmux did not report the pane's pid".into()))
     }
 
-    /// Whether the agent holds its terminal itself, no job it started in
-    /// the foreground (see [`super::procs::agent_in_foreground`]); None when
-    /// the pane or its processes are gone.
-    pub async fn agent_in_foreground(&self) -> Option<bool> {
-        super::procs::agent_in_foreground(self.pane_pid().await.ok()?)
+    /// Whether the agent waits at its prompt: it holds its terminal, no job
+    /// of its own in the foreground, and reads it in raw mode (see
+    /// [`super::procs::agent_at_prompt`]); None when the pane or its
+    /// processes are gone.
+    pub async fn agent_at_prompt(&self) -> Option<bool> {
+        super::procs::agent_at_prompt(self.pane_pid().await.ok()?)
     }
 
     /// Relaunch the agent in its running pane (same log, same pipe): write

@@ -28,14 +28,38 @@ fn children(ppid: i32) -> Vec<i32> {
         .collect()
 }
 
-/// Whether the agent the pane's wrapper `pane_pid` started holds the
-/// terminal itself: the leader of the terminal's foreground process group
-/// is a child of the wrapper (a shell at its prompt), not a job the agent
-/// started (its children). None when /proc cannot tell (the pane is gone).
-pub fn agent_in_foreground(pane_pid: i32) -> Option<bool> {
+/// Whether the agent the pane's wrapper `pane_pid` started waits at its
+/// prompt: it holds the terminal itself (the leader of the terminal's
+/// foreground process group is a child of the wrapper, not a job the agent
+/// started) and the terminal is in raw mode (a line editor such as
+/// readline reading input; a builtin like `read`, or the commands the
+/// agent runs, see a canonical terminal). None when /proc or the terminal
+/// cannot tell (the pane is gone).
+pub fn agent_at_prompt(pane_pid: i32) -> Option<bool> {
     // Field 8 of proc(5): tpgid, the terminal's foreground process group.
     let tpgid = stat_field(pane_pid, 5).filter(|g| *g > 0)?;
-    Some(parent(tpgid)? == pane_pid)
+    if parent(tpgid)? != pane_pid {
+        return Some(false);
+    }
+    Some(!canonical(&format!("/proc/{pane_pid}/fd/0"))?)
+}
+
+/// Whether the terminal at `path` is in canonical (line) mode.
+fn canonical(path: &str) -> Option<bool> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    // O_NOCTTY: never become the daemon's controlling terminal.
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    // SAFETY: tcgetattr fills a termios we own from an fd we hold open.
+    let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    if unsafe { libc::tcgetattr(tty.as_raw_fd(), &mut t) } != 0 {
+        return None;
+    }
+    Some(t.c_lflag & libc::ICANON != 0)
 }
 
 /// Every descendant of `pid` (not `pid` itself), parents before children.
