@@ -13,6 +13,7 @@ pub mod console;
 pub mod events;
 pub mod httpd;
 pub mod logging;
+pub mod outbox;
 pub mod outlog;
 pub mod plugin_build;
 pub mod plugins;

@@ -196,10 +196,13 @@ impl Server {
         sessions.restore().await.context("restoring sessions")?;
         tracing::info!(sessions = sessions.list().len(), tmux_socket = %sessions.tmux().socket().display(), "sessions restored");
 
+        let outbox = crate::outbox::Outbox::new(store.clone(), registry.clone(), config.clone());
+        outbox.start(plugins_stop.subscribe());
         let app = Arc::new(App {
             config,
             auth,
             plugins: registry,
+            outbox,
             store,
             sessions,
             started_at: crate::util::now_ms(),

@@ -8,10 +8,13 @@
 //! * [`agent_clis`] — installs the pinned CLIs (`tests/agents/package.json`
 //!   + lock file) privately under `target/agent-clis` with `npm ci`;
 //! * [`home`] — a per-test `HOME` with each CLI's onboarding pre-answered,
-//!   its model API pointed at the stub.
+//!   its model API pointed at the stub;
+//! * [`fake_api`] — a recording loopback stand-in for GitHub, Slack and
+//!   ntfy, with scripted failures.
 
 pub mod agent_clis;
 pub mod daemon;
+pub mod fake_api;
 pub mod home;
 pub mod model_stub;
 pub mod plugins;

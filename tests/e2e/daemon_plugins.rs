@@ -22,7 +22,7 @@ async fn lists_embedded_plugins_and_requires_the_token() -> Result<()> {
 
     let (status, list) = d.get("/plugins").await?;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(list["witVersion"], "0.1.0");
+    assert_eq!(list["witVersion"], "0.1.1");
     let shell = d.plugin("shell").await?.expect("shell listed");
     assert_eq!(shell["kind"], "provider");
     assert_eq!(shell["source"], "embedded");

@@ -261,7 +261,7 @@ async fn repl_and_webhook(lang: &str, provider: &str, route: &str) -> Result<()>
     let (_, list) = d.get("/plugins").await?;
     assert_eq!(
         (list["witVersion"].as_str(), list["accepts"].is_string()),
-        (Some("0.1.0"), true),
+        (Some("0.1.1"), true),
         "{list}"
     );
     let s = "repl";
@@ -455,7 +455,10 @@ fn compat_plugin(version: &str) -> Result<PathBuf> {
     for (file, text) in wasmux::plugin_build::world::EMBEDDED_WIT {
         std::fs::write(
             wit.join(file),
-            text.replace("wasmux:plugin@0.1.0", &format!("wasmux:plugin@{version}")),
+            text.replace(
+                &format!("wasmux:plugin@{}", wasmux::plugins::loader::WIT_VERSION),
+                &format!("wasmux:plugin@{version}"),
+            ),
         )?;
     }
     std::fs::write(
@@ -523,9 +526,16 @@ fn check_as(wasm: &Path, wit: &str) -> Result<(bool, String)> {
 
 #[tokio::test]
 async fn plugins_built_against_another_wit_version_are_refused_by_name() -> Result<()> {
-    let current = compat_plugin("0.1.0")?;
-    let (ok, text) = check_as(&current, "0.1.0")?;
+    let current = compat_plugin("0.1.1")?;
+    let (ok, text) = check_as(&current, "0.1.1")?;
     assert!(ok, "the current version loads: {text}");
+    assert!(text.contains("wasmux:plugin/event-adapter@0.1.1"), "{text}");
+
+    // Plugins built against 0.1.0 keep loading on the 0.1.1 host: the
+    // imports and exports named @0.1.0 resolve on the @0.1 track.
+    let older = compat_plugin("0.1.0")?;
+    let (ok, text) = check_as(&older, "0.1.0")?;
+    assert!(ok, "a 0.1.0 plugin loads: {text}");
     assert!(text.contains("wasmux:plugin/event-adapter@0.1.0"), "{text}");
 
     let newer = compat_plugin("0.2.0")?;
@@ -534,19 +544,19 @@ async fn plugins_built_against_another_wit_version_are_refused_by_name() -> Resu
         !ok && text.contains("wasmux:plugin@0.2.0") && text.contains("accepts wasmux:plugin@0.1.0"),
         "manifest says 0.2.0: {text}"
     );
-    // A manifest claiming 0.1.0 does not help: the imports name 0.2.0.
-    let (ok, text) = check_as(&newer, "0.1.0")?;
+    // A manifest claiming 0.1.1 does not help: the imports name 0.2.0.
+    let (ok, text) = check_as(&newer, "0.1.1")?;
     assert!(
         !ok && text.contains("wasmux:plugin@0.2.0") && text.contains("accepts wasmux:plugin@0.1.0"),
         "imports say 0.2.0: {text}"
     );
 
     // A later patch of the same minor is refused by this (older) host too:
-    // the plugin may call functions 0.1.0 lacks.
-    let patch = compat_plugin("0.1.1")?;
-    let (ok, text) = check_as(&patch, "0.1.1")?;
+    // the plugin may call functions 0.1.1 lacks.
+    let patch = compat_plugin("0.1.2")?;
+    let (ok, text) = check_as(&patch, "0.1.2")?;
     assert!(
-        !ok && text.contains("wasmux:plugin@0.1.1") && text.contains("through @0.1.0"),
+        !ok && text.contains("wasmux:plugin@0.1.2") && text.contains("through @0.1.1"),
         "{text}"
     );
     Ok(())

@@ -20,6 +20,7 @@ mod providers;
 mod providers_protocol;
 mod queue;
 mod reliability;
+mod replies;
 mod sessions;
 mod storage;
 mod stream;

@@ -138,7 +138,7 @@ async fn ungranted_capability_fails_to_load_naming_it() -> Result<()> {
         .find(|f| f.name.as_deref() == Some("greedy"))
         .expect("failure listed");
     assert!(f.error.contains("capability `kv`"), "{}", f.error);
-    assert!(f.error.contains("wasmux:plugin/kv@0.1.0"), "{}", f.error);
+    assert!(f.error.contains("wasmux:plugin/kv@0.1.1"), "{}", f.error);
     assert!(f.error.contains("[plugins.greedy]"), "says how to grant: {}", f.error);
     // The shell still loaded alongside.
     assert!(reg.get("shell").is_some());
@@ -179,7 +179,7 @@ async fn malformed_components_and_manifests_get_precise_errors() -> Result<()> {
     )?;
     // A newer, incompatible WIT version.
     install_plugin(&plugins, "hostile", "future", "")?;
-    let m = std::fs::read_to_string(plugins.join("future.toml"))?.replace("wit = \"0.1.0\"", "wit = \"0.2.0\"");
+    let m = std::fs::read_to_string(plugins.join("future.toml"))?.replace("wit = \"0.1.1\"", "wit = \"0.2.0\"");
     std::fs::write(plugins.join("future.toml"), m)?;
     // A wasm without a manifest.
     std::fs::copy(
@@ -205,7 +205,7 @@ async fn malformed_components_and_manifests_get_precise_errors() -> Result<()> {
     );
     let future = error_of("future.wasm");
     assert!(
-        future.contains("wasmux:plugin@0.2.0") && future.contains("0.1.0"),
+        future.contains("wasmux:plugin@0.2.0") && future.contains("0.1.1"),
         "names both versions: {future}"
     );
     let orphan = error_of("orphan.wasm");

@@ -14,7 +14,7 @@ use crate::harness::{TestDaemon, install_plugin};
 use crate::queue::{events, wait_done};
 use crate::stream::shell_session;
 
-fn sign(secret: &str, payload: &[u8]) -> String {
+pub fn sign(secret: &str, payload: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(payload);
     hex::encode(mac.finalize().into_bytes())

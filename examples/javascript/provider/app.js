@@ -7,8 +7,8 @@
 // Built with componentize-js against the `provider` world:
 // `wasmux plugin build examples/javascript/provider`.
 
-import { log } from "wasmux:plugin/log@0.1.0";
-import { get as configGet } from "wasmux:plugin/config@0.1.0";
+import { log } from "wasmux:plugin/log@0.1.1";
+import { get as configGet } from "wasmux:plugin/config@0.1.1";
 import { Parser, STARTUP, promptLine } from "./repl.js";
 
 const state = (tag, source = "protocol") => ({ state: { tag }, source: { tag: source }, tool: undefined });

@@ -10,9 +10,9 @@
 // Built with componentize-js against the `webhook` world:
 // `wasmux plugin build examples/javascript/webhook`.
 
-import { log } from "wasmux:plugin/log@0.1.0";
-import { get as configGet } from "wasmux:plugin/config@0.1.0";
-import { hasSecret, verifyHmac } from "wasmux:plugin/crypto@0.1.0";
+import { log } from "wasmux:plugin/log@0.1.1";
+import { get as configGet } from "wasmux:plugin/config@0.1.1";
+import { hasSecret, verifyHmac } from "wasmux:plugin/crypto@0.1.1";
 
 const SECRET = "signing";
 

@@ -205,5 +205,53 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Respons
         "Time spent in plugin calls.",
         &|p| format!("{:.6}", p.stats().call_nanos.load(Relaxed) as f64 / 1e9),
     );
+    outbox(&mut out, &app);
     ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
+}
+
+/// The outbox: deliveries by status, attempts and failures since start,
+/// the age of the oldest pending delivery.
+fn outbox(out: &mut String, app: &AppState) {
+    let stats = app.outbox.stats();
+    family(out, "wasmux_deliveries", "gauge", "Outbox deliveries by status.");
+    for status in crate::store::DeliveryStatus::ALL {
+        let n = stats
+            .stored
+            .by_status
+            .iter()
+            .find(|(s, _)| s == status.as_str())
+            .map_or(0, |x| x.1);
+        let _ = writeln!(out, "wasmux_deliveries{{status=\"{}\"}} {n}", status.as_str());
+    }
+    for (name, help, v) in [
+        (
+            "wasmux_delivery_attempts_total",
+            "Delivery attempts since the daemon started.",
+            stats.attempts,
+        ),
+        (
+            "wasmux_delivery_failures_total",
+            "Failed delivery attempts since the daemon started.",
+            stats.failures,
+        ),
+        (
+            "wasmux_reply_call_failures_total",
+            "Failed reply calls into plugins since the daemon started.",
+            stats.reply_failures,
+        ),
+    ] {
+        family(out, name, "counter", help);
+        let _ = writeln!(out, "{name} {v}");
+    }
+    family(
+        out,
+        "wasmux_delivery_oldest_pending_seconds",
+        "gauge",
+        "Age of the oldest pending delivery (0: none).",
+    );
+    let age = stats
+        .stored
+        .oldest_pending
+        .map_or(0, |t| crate::util::now_ms().saturating_sub(t) / 1000);
+    let _ = writeln!(out, "wasmux_delivery_oldest_pending_seconds {age}");
 }

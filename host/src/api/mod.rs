@@ -2,6 +2,7 @@
 
 pub mod adapters;
 pub mod auth_mw;
+pub mod deliveries;
 pub mod edge;
 pub mod error;
 pub mod events;
@@ -38,6 +39,8 @@ pub struct App {
     pub plugins: Arc<PluginRegistry>,
     /// The database.
     pub store: Arc<Store>,
+    /// Replies and their deliveries.
+    pub outbox: Arc<crate::outbox::Outbox>,
     /// Every session (terminal and agent halves).
     pub sessions: Arc<Registry>,
     /// Daemon start time (ms since epoch).
@@ -61,6 +64,7 @@ pub fn router(app: AppState) -> Router {
         .merge(messages::routes())
         .route("/sessions/{name}/events", axum::routing::get(events::events))
         .route("/sessions/{name}/chat", axum::routing::post(adapters::chat))
+        .route("/deliveries", axum::routing::get(deliveries::deliveries))
         .route("/openapi.json", axum::routing::get(openapi::openapi))
         .merge(crate::console::protected_routes())
         .fallback(not_found)

@@ -19,7 +19,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::events::events,
         super::stream::handler,
         super::adapters::chat,
-        super::webhooks::webhook,
+        super::webhooks::webhook, super::deliveries::deliveries,
         super::metrics::metrics,
         crate::console::login_url, crate::console::sign_in, crate::console::whoami, crate::console::sign_out,
         crate::console::reload, crate::console::overview::overview,

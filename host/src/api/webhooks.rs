@@ -107,13 +107,26 @@ pub async fn webhook(
                 })
                 .await?;
         }
-        let metadata = serde_json::from_str(&e.metadata).unwrap_or_else(|_| serde_json::json!({}));
+        let metadata: serde_json::Value = serde_json::from_str(&e.metadata).unwrap_or_else(|_| serde_json::json!({}));
+        let reply_to = metadata.get(crate::outbox::REPLY_TO).cloned();
         let r = app.session(&e.session)?.agent.enqueue(EnqueueRequest {
             text: e.text.clone(),
             metadata,
             idempotency_key: e.idempotency_key.clone(),
             source: format!("webhook:{}", plugin.name()),
         })?;
+        // Committed: the plugin owes the sender an answer (once per message,
+        // also when a redelivery found it queued already).
+        match reply_to {
+            Some(target) if plugin.replies.is_some() => {
+                app.outbox.reply_owed(&r.id, plugin.name(), &e.session, &target);
+            }
+            Some(_) => tracing::debug!(
+                plugin = plugin.name(),
+                "replyTo ignored: the plugin exports no reply-handler"
+            ),
+            None => {}
+        }
         ids.push(r.id);
     }
     let mut resp = Response::builder().status(StatusCode::from_u16(reply.response.status).unwrap_or(StatusCode::OK));

@@ -73,6 +73,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The outbox of integration replies: each delivery's status, attempts
+    /// and last error, newest first.
+    Deliveries {
+        /// Only `pending`, `attempting`, `delivered` or `failed`.
+        #[arg(long)]
+        status: Option<crate::store::DeliveryStatus>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Create a session: `wasmux new NAME --provider P [-- ARGS]`.
     New(session_cmds::NewArgs),
     /// Queue a message (`--wait` prints the response).
@@ -288,6 +298,7 @@ async fn client_command(client: &Client, cmd: Command) -> Result<ExitCode, CliEr
     use reqwest::Method;
     match cmd {
         Command::Ls { json } => session_cmds::ls(client, json).await,
+        Command::Deliveries { status, json } => session_cmds::deliveries(client, status, json).await,
         Command::New(a) => session_cmds::new(client, a).await,
         Command::Send(a) => session_cmds::send(client, a).await,
         Command::Steer { name, text, json } => session_cmds::steer(client, &name, &text, json).await,

@@ -98,6 +98,48 @@ pub async fn ls(client: &Client, json: bool) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `wasmux deliveries`: the outbox, newest first.
+pub async fn deliveries(
+    client: &Client,
+    status: Option<crate::store::DeliveryStatus>,
+    json: bool,
+) -> Result<ExitCode, CliError> {
+    let path = match status {
+        Some(s) => format!("/deliveries?status={}", s.as_str()),
+        None => "/deliveries".to_string(),
+    };
+    let list = client.get(&path).await?;
+    if json {
+        print_json(&list);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:>5} {:<10} {:<12} {:<10} {:>3} {:>4}  {:<22} URL / LAST ERROR",
+        "ID", "STATUS", "PLUGIN", "KEY", "TRY", "HTTP", "MESSAGE"
+    );
+    for d in list.as_array().into_iter().flatten() {
+        println!(
+            "{:>5} {:<10} {:<12} {:<10} {:>3} {:>4}  {:<22} {} {}",
+            d["id"].as_i64().unwrap_or(0),
+            d["status"].as_str().unwrap_or(""),
+            d["plugin"].as_str().unwrap_or(""),
+            d["key"].as_str().unwrap_or(""),
+            d["attempts"].as_u64().unwrap_or(0),
+            d["lastStatus"]
+                .as_u64()
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "-".into()),
+            d["messageId"].as_str().unwrap_or(""),
+            d["method"].as_str().unwrap_or(""),
+            d["url"].as_str().unwrap_or("")
+        );
+        if let Some(e) = d["lastError"].as_str() {
+            println!("{:>5} └ {e}", "");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `1234` → `1.2K` style sizes for tables.
 fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 4] = ["K", "M", "G", "T"];

@@ -16,7 +16,7 @@ use crate::store::Durability;
 #[cfg(test)]
 mod fuzz_tests;
 mod ops;
-pub use ops::{MetricsConfig, ServerConfig};
+pub use ops::{MetricsConfig, OutboxConfig, ServerConfig};
 
 /// The documented default port.
 pub const DEFAULT_PORT: u16 = 7420;
@@ -48,6 +48,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// `/metrics`: who may scrape, which labels.
     pub metrics: MetricsConfig,
+    /// Replies and notifications: retries, and the test-only loopback switch.
+    pub outbox: OutboxConfig,
 }
 
 /// Request and queue limits.
@@ -158,6 +160,7 @@ impl Default for Config {
             sessions: SessionConfig::default(),
             server: ServerConfig::default(),
             metrics: MetricsConfig::default(),
+            outbox: OutboxConfig::default(),
         }
     }
 }

@@ -127,3 +127,29 @@ mod tests {
         assert!(c.host_allowed("anything", listen));
     }
 }
+
+/// The outbox of replies and notifications.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboxConfig {
+    /// Attempts per delivery before it is given up. Default 8.
+    pub max_attempts: u32,
+    /// First retry delay in ms, doubling per attempt (at most 10 min) unless
+    /// the far side's `Retry-After` says otherwise. Default 1000.
+    pub retry_base_ms: u64,
+    /// UNSAFE, for test rigs only: lets `http_allow` name a loopback
+    /// address and `http://` URLs, so replies can reach a fake API on
+    /// this machine. Never set it where plugins are not your own: a plugin
+    /// could then reach every service on localhost. Default false.
+    pub unsafe_allow_loopback: bool,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        OutboxConfig {
+            max_attempts: 8,
+            retry_base_ms: 1000,
+            unsafe_allow_loopback: false,
+        }
+    }
+}

@@ -24,6 +24,7 @@ pub const EMBEDDED_WIT: &[(&str, &str)] = &[
     ("event-adapter.wit", include_str!("../../../wit/event-adapter.wit")),
     ("kv.wit", include_str!("../../../wit/kv.wit")),
     ("log.wit", include_str!("../../../wit/log.wit")),
+    ("reply-handler.wit", include_str!("../../../wit/reply-handler.wit")),
     ("types.wit", include_str!("../../../wit/types.wit")),
     ("webhook-handler.wit", include_str!("../../../wit/webhook-handler.wit")),
     ("worlds.wit", include_str!("../../../wit/worlds.wit")),
@@ -138,20 +139,20 @@ mod tests {
     #[test]
     fn imports_follow_capabilities() {
         let m = Manifest::parse(
-            "name='w'\nkind='webhook'\nversion='0.1.0'\nwit='0.1.0'\ncapabilities=['log','crypto','enqueue']\n[webhook]\nroute='w'\n",
+            "name='w'\nkind='webhook'\nversion='0.1.0'\nwit='0.1.1'\ncapabilities=['log','crypto','enqueue']\n[webhook]\nroute='w'\n",
             "t",
         )
         .unwrap();
         let files = package_files(None).unwrap();
-        assert_eq!(package_version(&files).unwrap(), "0.1.0");
-        let text = world_text(&m, "0.1.0");
-        assert!(text.contains("import wasmux:plugin/log@0.1.0;"), "{text}");
-        assert!(text.contains("import wasmux:plugin/crypto@0.1.0;"), "{text}");
+        assert_eq!(package_version(&files).unwrap(), "0.1.1");
+        let text = world_text(&m, "0.1.1");
+        assert!(text.contains("import wasmux:plugin/log@0.1.1;"), "{text}");
+        assert!(text.contains("import wasmux:plugin/crypto@0.1.1;"), "{text}");
         assert!(
             !text.contains("kv") && !text.contains("clock") && !text.contains("/config"),
             "{text}"
         );
-        assert!(text.contains("export wasmux:plugin/webhook-handler@0.1.0;"), "{text}");
+        assert!(text.contains("export wasmux:plugin/webhook-handler@0.1.1;"), "{text}");
     }
 
     #[test]
@@ -159,6 +160,6 @@ mod tests {
         let m = Manifest::parse("name='a'\nkind='adapter'\nversion='0.1.0'\nwit='0.2.0'\n", "t").unwrap();
         let dir = std::env::temp_dir().join(format!("wasmux-world-test-{}", std::process::id()));
         let err = write(&dir, &m, &package_files(None).unwrap()).unwrap_err().to_string();
-        assert!(err.contains("0.2.0") && err.contains("0.1.0"), "{err}");
+        assert!(err.contains("0.2.0") && err.contains("0.1.1"), "{err}");
     }
 }

@@ -27,6 +27,24 @@ pub mod provider {
     });
 }
 
+/// Bindings of the `integration` world (a webhook that answers back), used
+/// for its `reply-handler` export; `handle` goes through [`webhook`].
+pub mod integration {
+    wasmtime::component::bindgen!({
+        world: "integration",
+        path: "../wit",
+        exports: { default: async },
+        with: {
+            "wasmux:plugin/types": super::webhook::wasmux::plugin::types,
+            "wasmux:plugin/log": super::webhook::wasmux::plugin::log,
+            "wasmux:plugin/clock": super::webhook::wasmux::plugin::clock,
+            "wasmux:plugin/config": super::webhook::wasmux::plugin::config,
+            "wasmux:plugin/kv": super::webhook::wasmux::plugin::kv,
+            "wasmux:plugin/crypto": super::webhook::wasmux::plugin::crypto,
+        },
+    });
+}
+
 /// Bindings of the `adapter` world.
 pub mod adapter {
     wasmtime::component::bindgen!({

@@ -8,7 +8,7 @@ use std::time::Duration;
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
-use super::bindings::{adapter::AdapterPre, provider::ProviderPre, webhook::WebhookPre};
+use super::bindings::{adapter::AdapterPre, integration::IntegrationPre, provider::ProviderPre, webhook::WebhookPre};
 use super::cache::{CacheOutcome, CompileCache, content_hash};
 use super::capability::Capability;
 use super::context::{LogLimiter, PluginContext, PluginStats};
@@ -18,7 +18,7 @@ use super::store_data::StoreData;
 use crate::store::Store;
 
 /// The WIT package version this host implements.
-pub const WIT_VERSION: &str = "0.1.0";
+pub const WIT_VERSION: &str = "0.1.1";
 
 /// The WIT versions this host accepts, for messages and `GET /plugins`.
 pub fn accepted_wit_range() -> String {
@@ -90,6 +90,9 @@ pub struct LoadedPlugin {
     pub ctx: Arc<PluginContext>,
     /// The pre-instantiated component.
     pub pre: PluginPre,
+    /// A webhook that also exports `reply-handler` (world `integration`):
+    /// the same component, for the host's reply calls.
+    pub replies: Option<IntegrationPre<StoreData>>,
     /// The engine it was compiled for.
     pub engine: Engine,
     /// Wall-clock load time (ms since epoch).
@@ -180,6 +183,10 @@ pub fn load(
     let instance_pre = linker
         .instantiate_pre(&component)
         .map_err(|e| invalid(format!("cannot be linked: {e:#}")))?;
+    let replies = match exports_replies(engine, &component, &manifest)? {
+        true => Some(IntegrationPre::new(instance_pre.clone()).map_err(|e| world_mismatch(&name, manifest.kind, e))?),
+        false => None,
+    };
     let pre = match manifest.kind {
         Kind::Provider => {
             PluginPre::Provider(ProviderPre::new(instance_pre).map_err(|e| world_mismatch(&name, manifest.kind, e))?)
@@ -217,6 +224,7 @@ pub fn load(
         limits: grant.limits.unwrap_or(default_limits),
         ctx,
         pre,
+        replies,
         engine: engine.clone(),
         loaded_at: crate::util::now_ms(),
     })
@@ -328,6 +336,29 @@ fn check_exports(engine: &Engine, component: &Component, manifest: &Manifest) ->
             ),
         }),
     }
+}
+
+/// The interface an integration exports beside `webhook-handler`.
+pub const REPLY_HANDLER: &str = "wasmux:plugin/reply-handler";
+
+/// Whether a webhook component also exports `reply-handler` (at a version
+/// this host accepts); other kinds may not.
+fn exports_replies(engine: &Engine, component: &Component, manifest: &Manifest) -> Result<bool, PluginError> {
+    let found = component
+        .component_type()
+        .exports(engine)
+        .map(|(n, _)| n.to_string())
+        .find(|e| e.split('@').next() == Some(REPLY_HANDLER));
+    let Some(export) = found else { return Ok(false) };
+    if manifest.kind != Kind::Webhook {
+        return Err(PluginError::Invalid {
+            plugin: manifest.name.clone(),
+            reason: format!("exports `{export}`, which only a webhook plugin may (world `integration`)"),
+        });
+    }
+    let rest = export.strip_prefix("wasmux:plugin/").unwrap_or(&export);
+    check_import_version(&manifest.name, &export, rest)?;
+    Ok(true)
 }
 
 /// Read `<dir>/<name>.wasm` and `<dir>/<name>.toml` into a [`LoadInput`].

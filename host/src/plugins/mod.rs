@@ -22,6 +22,7 @@ pub mod loader;
 pub mod manifest;
 pub mod provider_instance;
 pub mod registry;
+pub mod reply_call;
 pub mod stderr_tail;
 pub mod store_data;
 pub mod webhook_call;

@@ -17,6 +17,8 @@
 mod events;
 mod kv;
 mod messages;
+mod outbox;
+pub use outbox::{DeliveryRow, DeliveryStats, DeliveryStatus, NewDelivery, ReplyRow, ReplyStage};
 mod recover;
 mod salvage;
 mod sessions;
@@ -174,6 +176,39 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS messages_idempotency ON messages(session, idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_queue ON messages(session, status);
+
+CREATE TABLE IF NOT EXISTS replies (
+    message_id TEXT PRIMARY KEY,
+    plugin     TEXT NOT NULL,
+    session    TEXT NOT NULL,
+    target     TEXT NOT NULL,
+    stage      TEXT NOT NULL,
+    perm_seq   INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS replies_open ON replies(stage);
+
+CREATE TABLE IF NOT EXISTS deliveries (
+    id          INTEGER PRIMARY KEY,
+    plugin      TEXT NOT NULL,
+    message_id  TEXT NOT NULL,
+    session     TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    method      TEXT NOT NULL,
+    url         TEXT NOT NULL,
+    headers     TEXT NOT NULL,
+    body        BLOB NOT NULL,
+    credential  TEXT,
+    status      TEXT NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    next_at     INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL,
+    finished_at INTEGER,
+    last_status INTEGER,
+    last_error  TEXT,
+    UNIQUE (message_id, key)
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(status, next_at);
 
 CREATE TABLE IF NOT EXISTS events (
     session TEXT NOT NULL REFERENCES sessions(name) ON DELETE CASCADE,

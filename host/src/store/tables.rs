@@ -49,6 +49,20 @@ pub(super) const TABLES: &[Spec] = &[
         ranges: &[("seq", 1, i64::MAX), ("ts", 0, i64::MAX)],
     },
     Spec {
+        table: "replies",
+        rowid: true,
+        json: &["target"],
+        words: &[("stage", &["accepting", "waiting", "closed"])],
+        ranges: &[("perm_seq", 0, i64::MAX)],
+    },
+    Spec {
+        table: "deliveries",
+        rowid: true,
+        json: &["headers"],
+        words: &[("status", &["pending", "attempting", "delivered", "failed"])],
+        ranges: &[("attempts", 0, i64::MAX), ("next_at", 0, i64::MAX)],
+    },
+    Spec {
         table: "kv",
         rowid: false,
         json: &[],

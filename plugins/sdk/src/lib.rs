@@ -1,7 +1,7 @@
 //! The wasmux plugin SDK for Rust.
 //!
-//! Enable the feature of your plugin's kind (`provider`, `webhook` or
-//! `adapter`), implement the matching trait, and call its macro:
+//! Enable the feature of your plugin's kind (`provider`, `webhook`,
+//! `integration` — a webhook that answers back — or `adapter`), implement the matching trait, and call its macro:
 //!
 //! ```ignore
 //! struct Echo;
@@ -17,12 +17,22 @@
 #[cfg(any(
     all(feature = "provider", feature = "webhook"),
     all(feature = "provider", feature = "adapter"),
-    all(feature = "webhook", feature = "adapter")
+    all(feature = "provider", feature = "integration"),
+    all(feature = "webhook", feature = "adapter"),
+    all(feature = "webhook", feature = "integration"),
+    all(feature = "adapter", feature = "integration")
 ))]
-compile_error!("enable exactly one of the features `provider`, `webhook`, `adapter` (build each plugin on its own)");
+compile_error!(
+    "enable exactly one of the features `provider`, `webhook`, `integration`, `adapter` (build each plugin on its own)"
+);
 
-#[cfg(not(any(feature = "provider", feature = "webhook", feature = "adapter")))]
-compile_error!("enable one of the features `provider`, `webhook`, `adapter`");
+#[cfg(not(any(
+    feature = "provider",
+    feature = "webhook",
+    feature = "integration",
+    feature = "adapter"
+)))]
+compile_error!("enable one of the features `provider`, `webhook`, `integration`, `adapter`");
 
 /// Generated bindings for the enabled world.
 pub mod bindings {
@@ -40,6 +50,14 @@ pub mod bindings {
         path: "../../wit",
         pub_export_macro: true,
         export_macro_name: "export_webhook",
+        default_bindings_module: "wasmux_sdk::bindings",
+    });
+    #[cfg(feature = "integration")]
+    wit_bindgen::generate!({
+        world: "integration",
+        path: "../../wit",
+        pub_export_macro: true,
+        export_macro_name: "export_integration",
         default_bindings_module: "wasmux_sdk::bindings",
     });
     #[cfg(feature = "adapter")]
@@ -68,10 +86,15 @@ pub mod tui;
 #[cfg(feature = "provider")]
 pub use provider::*;
 
-#[cfg(feature = "webhook")]
+#[cfg(any(feature = "webhook", feature = "integration"))]
 mod webhook;
-#[cfg(feature = "webhook")]
+#[cfg(any(feature = "webhook", feature = "integration"))]
 pub use webhook::*;
+
+#[cfg(feature = "integration")]
+mod replies;
+#[cfg(feature = "integration")]
+pub use replies::*;
 
 #[cfg(feature = "adapter")]
 mod adapter;

@@ -48,6 +48,7 @@ impl<H: WebhookHandler> Guest for WebhookGlue<H> {
 
 /// Export `$handler` (a type implementing [`WebhookHandler`]) as this
 /// component's `webhook-handler`.
+#[cfg(feature = "webhook")]
 #[macro_export]
 macro_rules! webhook {
     ($handler:ty) => {

@@ -4,6 +4,12 @@
 //! (created) and `issues` (opened) whose text mentions the trigger word into
 //! a message for session `gh-<owner>-<repo>-<number>`, with the text and a
 //! link. `X-GitHub-Delivery` is the idempotency key (GitHub redelivers).
+//!
+//! With a `token` secret it answers back (world `integration`): an `eyes`
+//! reaction on the triggering comment (or issue) once the prompt is
+//! accepted, and the agent's answer — or what went wrong — as a comment on
+//! the issue or pull request when the message ends. The token is injected
+//! by the host into requests to `api_url`; the plugin never sees it.
 
 use serde_json::{Value, json};
 use wasmux_sdk::*;
@@ -71,14 +77,26 @@ impl WebhookHandler for GitHub {
         }
         let session = session_name(&format!("gh-{}-{number}", repo.replace('/', "-")));
         let url = url.as_str().unwrap_or_default();
-        let mut action = enqueue(session.clone(), format!("{}\n\n{url}", text.trim()));
+        let prompt = match url {
+            "" => text.trim().to_string(),
+            url => format!("{}\n\n{url}", text.trim()),
+        };
+        let mut action = enqueue(session.clone(), prompt);
         action.idempotency_key = delivery.map(|d| format!("github:{d}"));
         action.create_with_provider = config::get("provider");
-        action.metadata = json!({
+        let mut metadata = json!({
             "github": {"event": event, "repository": repo, "number": number, "url": url,
                        "sender": body["sender"]["login"]}
-        })
-        .to_string();
+        });
+        if crypto::has_secret("token") {
+            let reacted = match event.as_str() {
+                "issue_comment" => Some(format!("issues/comments/{}", body["comment"]["id"])),
+                "pull_request_review_comment" => Some(format!("pulls/comments/{}", body["comment"]["id"])),
+                _ => Some(format!("issues/{number}")),
+            };
+            metadata["replyTo"] = json!({"repository": repo, "number": number, "react": reacted});
+        }
+        action.metadata = metadata.to_string();
         Ok(Reply {
             response: json_response(202, json!({"queued": true, "session": session}).to_string()),
             actions: vec![Action::Enqueue(action)],
@@ -86,4 +104,56 @@ impl WebhookHandler for GitHub {
     }
 }
 
-wasmux_sdk::webhook!(GitHub);
+/// `{api_url}/repos/{repo}/{path}`.
+fn api(repo: &str, path: &str) -> String {
+    let base = config::get("api_url").unwrap_or_else(|| "https://api.github.com".into());
+    format!("{}/repos/{repo}/{path}", base.trim_end_matches('/'))
+}
+
+/// A GitHub REST call with the token from secret `token`.
+fn call(key: &str, url: String, body: Value) -> OutboundRequest {
+    let mut r = post_json(key, url, body.to_string(), "token");
+    r.headers.extend([
+        ("accept".to_string(), "application/vnd.github+json".to_string()),
+        ("user-agent".to_string(), "wasmux".to_string()),
+        ("x-github-api-version".to_string(), "2022-11-28".to_string()),
+    ]);
+    r
+}
+
+fn target(m: &MessageInfo) -> Result<(String, u64, Option<String>), PluginError> {
+    let t: Value = serde_json::from_str(&m.target)
+        .map_err(|e| error(ErrorKind::InvalidInput, format!("reply target is not JSON: {e}")))?;
+    let (Some(repo), Some(number)) = (t["repository"].as_str(), t["number"].as_u64()) else {
+        return refuse(ErrorKind::InvalidInput, "reply target lacks repository or number");
+    };
+    Ok((repo.to_string(), number, t["react"].as_str().map(str::to_string)))
+}
+
+impl ReplyHandler for GitHub {
+    fn on_accepted(m: MessageInfo) -> Result<Vec<OutboundRequest>, PluginError> {
+        let (repo, _, react) = target(&m)?;
+        Ok(react
+            .map(|path| {
+                call(
+                    "reaction",
+                    api(&repo, &format!("{path}/reactions")),
+                    json!({"content": "eyes"}),
+                )
+            })
+            .into_iter()
+            .collect())
+    }
+
+    fn on_outcome(o: Outcome) -> Result<Vec<OutboundRequest>, PluginError> {
+        let (repo, number, _) = target(&o.message)?;
+        let body = outcome_text(&o);
+        Ok(vec![call(
+            "comment",
+            api(&repo, &format!("issues/{number}/comments")),
+            json!({ "body": body }),
+        )])
+    }
+}
+
+wasmux_sdk::integration!(GitHub);
