@@ -2,7 +2,7 @@
 //! WebSocket client: fan-out, gapless resume under random disconnects and a
 //! SIGKILL'd daemon, retention gaps, snapshots, hostile input.
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -72,8 +72,18 @@ async fn read_until(
     max_frames: usize,
     done: impl Fn(&Collected) -> bool,
 ) -> Result<bool> {
+    // One deadline for the whole wait: state messages must not extend it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
     for _ in 0..max_frames {
-        match c.next(Duration::from_secs(60)).await? {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let frame = c.next(left).await.with_context(|| {
+            let tail = &out.bytes[out.bytes.len().saturating_sub(600)..];
+            format!(
+                "waiting for output; the last bytes were {:?}",
+                String::from_utf8_lossy(tail)
+            )
+        })?;
+        match frame {
             Frame::Chunk(seq, data) => {
                 out.push(seq, data);
                 if done(out) {
@@ -286,11 +296,19 @@ async fn snapshot_resize_keys_and_a_person_attached() -> Result<()> {
         memchr::memmem::find_iter(&c.bytes, b"\x1b]133;C").count() > started
     })
     .await?;
+    // PS0 prints `133;C` before bash forks; until `sleep` holds the
+    // terminal's foreground group, a C-c reaches bash alone, which waits out
+    // the sleep (status 0, never 130). Wait for the foreground to be sleep.
+    let sock = d.tmux_socket();
+    d.wait_for(Duration::from_secs(30), "sleep in the foreground", || async {
+        let cmd = crate::harness::tmux(&sock, &["display", "-p", "-t", "=snap:", "#{pane_current_command}"])?;
+        Ok((cmd.trim() == "sleep").then_some(()))
+    })
+    .await?;
     c.send(json!({"type": "keys", "keys": ["C-c"]})).await?;
     read_until(&mut c, &mut got, 10_000, |c| c.contains(b"133;D;130")).await?;
 
     // A person at the terminal (same socket) drives the session too.
-    let sock = d.tmux_socket();
     crate::harness::tmux(&sock, &["send-keys", "-t", "=snap:", "echo from-a-person", "Enter"])?;
     read_until(&mut c, &mut got, 10_000, |c| c.contains(b"from-a-person\r\n")).await?;
     let (_, s) = d.get("/sessions/snap").await?;

@@ -96,10 +96,13 @@ impl StreamClient {
     }
 
     async fn next_wire(&mut self, timeout: Duration) -> Result<Frame> {
+        // One deadline for the whole wait: the server's pings must not
+        // restart it, or a frame that never comes is waited for forever.
+        let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let msg = tokio::time::timeout(timeout, self.ws.next())
+            let msg = tokio::time::timeout_at(deadline, self.ws.next())
                 .await
-                .context("timed out waiting for a frame")?;
+                .with_context(|| format!("timed out waiting {timeout:?} for a frame"))?;
             match msg {
                 None => return Ok(Frame::Closed(None)),
                 Some(Err(e)) => bail!("websocket error: {e}"),
