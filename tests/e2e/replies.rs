@@ -220,3 +220,49 @@ async fn a_sigkill_between_accept_and_answer_answers_exactly_once_after_restart(
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_generic_callback_url_gets_the_outcome_signed_by_the_host() -> Result<()> {
+    let api = FakeApi::start().await?;
+    let config = r#"
+[outbox]
+unsafe_allow_loopback = true
+retry_base_ms = 20
+[plugins.generic]
+secrets = { secret = "cb-secret" }
+http_allow = ["127.0.0.1"]
+allow_create = true
+"#;
+    let d = TestDaemon::start_with(config, |_| Ok(())).await?;
+    let body = json!({
+        "text": "echo called-back", "session": "cb", "provider": "shell",
+        "callback_url": format!("{}/hook?run=1", api.url()),
+    });
+    let resp = d
+        .http
+        .post(d.url("/webhooks/generic"))
+        .header("x-wasmux-secret", "cb-secret")
+        .json(&body)
+        .send()
+        .await?;
+    assert_eq!(resp.status(), 202);
+    let id = resp.headers()["x-wasmux-messages"].to_str()?.to_string();
+    let m = wait_done(&d, "cb", &id).await?;
+    let got = api.wait_for("/hook", 1, WAIT).await?;
+    let hook = &got[0];
+    assert_eq!(hook.path, "/hook?run=1");
+    assert_eq!(
+        hook.json(),
+        json!({"messageId": id, "session": "cb", "status": "done", "response": m["response"], "error": null}),
+        "the outcome as JSON"
+    );
+    assert_eq!(m["response"], "called-back");
+    let expected = format!("sha256={}", crate::webhooks::sign("cb-secret", &hook.body));
+    assert_eq!(
+        hook.header("x-wasmux-signature"),
+        Some(expected.as_str()),
+        "signed by the host over the exact body"
+    );
+    assert_eq!(hook.header("authorization"), None);
+    Ok(())
+}

@@ -12,7 +12,7 @@ use std::time::Duration;
 use base64::Engine;
 
 use super::Outbox;
-use crate::store::{DeliveryRow, DeliveryStatus};
+use crate::store::{CredentialSpec, DeliveryRow, DeliveryStatus};
 
 /// Longest wait between retries.
 const MAX_BACKOFF: Duration = Duration::from_secs(600);
@@ -76,6 +76,35 @@ pub fn redact<'a>(text: &str, secrets: impl IntoIterator<Item = &'a [u8]>) -> St
         }
     }
     out
+}
+
+/// `req` with the credential `c` filled in from `secret` (the HMAC kind
+/// signs `body`).
+fn inject(
+    req: reqwest::RequestBuilder,
+    c: &CredentialSpec,
+    secret: &[u8],
+    body: &[u8],
+) -> Result<reqwest::RequestBuilder, String> {
+    let value = String::from_utf8_lossy(secret).into_owned();
+    Ok(match c {
+        CredentialSpec::Bearer { .. } => req.bearer_auth(value),
+        CredentialSpec::Basic { user, .. } => {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{value}"));
+            req.header("authorization", format!("Basic {b64}"))
+        }
+        CredentialSpec::Header { name, .. } => req.header(name, value),
+        CredentialSpec::HmacSha256 { name, .. } => req.header(name, format!("sha256={}", hmac_hex(secret, body)?)),
+    })
+}
+
+/// Hex HMAC-SHA256 of `body` keyed with `key`.
+pub fn hmac_hex(key: &[u8], body: &[u8]) -> Result<String, String> {
+    use hmac::Mac;
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(key).map_err(|_| "the HMAC key is unusable".to_string())?;
+    mac.update(body);
+    Ok(hex::encode(mac.finalize().into_bytes()))
 }
 
 impl Outbox {
@@ -179,7 +208,7 @@ impl Outbox {
             req = req.header(k, v);
         }
         if let Some(c) = &d.credential_spec {
-            let name = c["secret"].as_str().unwrap_or_default();
+            let name = c.secret();
             let Some(secret) = plugin.ctx.secrets.get(name) else {
                 return Attempt::Failed(
                     None,
@@ -189,16 +218,9 @@ impl Outbox {
                     ),
                 );
             };
-            let value = String::from_utf8_lossy(secret).into_owned();
-            req = match c["kind"].as_str() {
-                Some("bearer") => req.bearer_auth(value),
-                Some("basic") => {
-                    let user = c["user"].as_str().unwrap_or_default();
-                    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{value}"));
-                    req.header("authorization", format!("Basic {b64}"))
-                }
-                Some("header") => req.header(c["name"].as_str().unwrap_or_default(), value),
-                other => return Attempt::Failed(None, format!("unknown credential kind {other:?}")),
+            req = match inject(req, c, secret, &d.body) {
+                Ok(r) => r,
+                Err(e) => return Attempt::Failed(None, e),
             };
         }
         match req.send().await {
@@ -248,6 +270,24 @@ mod tests {
         assert!(
             url_allowed("http://localhost:9/x", &allow, true).is_err(),
             "still only listed hosts"
+        );
+    }
+
+    #[test]
+    fn credentials_are_stored_by_kind_and_secret_name() {
+        let c = CredentialSpec::HmacSha256 {
+            secret: "secret".into(),
+            name: "x-sig".into(),
+        };
+        let text = serde_json::to_string(&c).unwrap();
+        assert_eq!(text, r#"{"kind":"hmac-sha256","secret":"secret","name":"x-sig"}"#);
+        assert_eq!(serde_json::from_str::<CredentialSpec>(&text).unwrap(), c);
+        let old: CredentialSpec = serde_json::from_str(r#"{"kind":"bearer","secret":"token"}"#).unwrap();
+        assert_eq!(old.label(), "bearer:token");
+        // RFC 4231 test case 2.
+        assert_eq!(
+            hmac_hex(b"Jefe", b"what do ya want for nothing?").unwrap(),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
     }
 

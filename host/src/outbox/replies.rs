@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::Outbox;
 use crate::plugins::reply_call::{self, Credential, MessageInfo, OutboundRequest, Outcome, OutcomeStatus, ReplyCall};
-use crate::store::{MessageStatus, NewDelivery, ReplyRow, ReplyStage};
+use crate::store::{CredentialSpec, MessageStatus, NewDelivery, ReplyRow, ReplyStage};
 
 /// How often open replies are looked at while any is open (a message's
 /// end and a permission request are read from the store).
@@ -139,9 +139,19 @@ impl Outbox {
 /// secret name only.
 fn new_delivery(r: OutboundRequest) -> NewDelivery {
     let credential = r.credential.map(|c| match c {
-        Credential::Bearer(secret) => serde_json::json!({"kind": "bearer", "secret": secret}),
-        Credential::Basic(b) => serde_json::json!({"kind": "basic", "secret": b.secret, "user": b.user}),
-        Credential::Header(h) => serde_json::json!({"kind": "header", "secret": h.secret, "name": h.name}),
+        Credential::Bearer(secret) => CredentialSpec::Bearer { secret },
+        Credential::Basic(b) => CredentialSpec::Basic {
+            secret: b.secret,
+            user: b.user,
+        },
+        Credential::Header(h) => CredentialSpec::Header {
+            secret: h.secret,
+            name: h.name,
+        },
+        Credential::HmacSha256(h) => CredentialSpec::HmacSha256 {
+            secret: h.secret,
+            name: h.name,
+        },
     });
     NewDelivery {
         key: r.key,

@@ -18,7 +18,7 @@ mod events;
 mod kv;
 mod messages;
 mod outbox;
-pub use outbox::{DeliveryRow, DeliveryStats, DeliveryStatus, NewDelivery, ReplyRow, ReplyStage};
+pub use outbox::{CredentialSpec, DeliveryRow, DeliveryStats, DeliveryStatus, NewDelivery, ReplyRow, ReplyStage};
 mod recover;
 mod salvage;
 mod sessions;

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use super::{Store, StoreError};
 
 /// Where a message's reply stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
+#[strum(serialize_all = "lowercase")]
 pub enum ReplyStage {
     /// The plugin has not yet been told the message was accepted.
     Accepting,
@@ -22,18 +23,11 @@ pub enum ReplyStage {
 
 impl ReplyStage {
     fn as_str(self) -> &'static str {
-        match self {
-            ReplyStage::Accepting => "accepting",
-            ReplyStage::Waiting => "waiting",
-            ReplyStage::Closed => "closed",
-        }
+        self.into()
     }
+    /// The stored word; an unknown one (a newer daemon's) reads as closed.
     fn parse(s: &str) -> ReplyStage {
-        match s {
-            "accepting" => ReplyStage::Accepting,
-            "waiting" => ReplyStage::Waiting,
-            _ => ReplyStage::Closed,
-        }
+        s.parse().unwrap_or(ReplyStage::Closed)
     }
 }
 
@@ -56,8 +50,22 @@ pub struct ReplyRow {
 }
 
 /// Where a delivery stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    clap::ValueEnum,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum DeliveryStatus {
     /// Waiting for its (next) attempt.
     Pending,
@@ -72,29 +80,70 @@ pub enum DeliveryStatus {
 
 impl DeliveryStatus {
     /// Every status.
-    pub const ALL: [DeliveryStatus; 4] = [
-        DeliveryStatus::Pending,
-        DeliveryStatus::Attempting,
-        DeliveryStatus::Delivered,
-        DeliveryStatus::Failed,
-    ];
+    pub const ALL: &[DeliveryStatus] = <DeliveryStatus as strum::VariantArray>::VARIANTS;
 
     /// The stored word.
     pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+    /// The stored word; an unknown one reads as failed (never re-sent).
+    fn parse(s: &str) -> DeliveryStatus {
+        s.parse().unwrap_or(DeliveryStatus::Failed)
+    }
+}
+
+/// The credential a delivery names: its kind and the name of the secret
+/// (never its value), stored as JSON `{"kind": "bearer", "secret": …}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum CredentialSpec {
+    /// `Authorization: Bearer <secret>`.
+    Bearer {
+        /// Secret name.
+        secret: String,
+    },
+    /// `Authorization: Basic base64(user:secret)`.
+    Basic {
+        /// Secret name.
+        secret: String,
+        /// User name.
+        user: String,
+    },
+    /// `<name>: <secret>`.
+    Header {
+        /// Secret name.
+        secret: String,
+        /// Header name.
+        name: String,
+    },
+    /// `<name>: sha256=<hex HMAC-SHA256 of the body keyed with the secret>`.
+    HmacSha256 {
+        /// Secret name.
+        secret: String,
+        /// Header name.
+        name: String,
+    },
+}
+
+impl CredentialSpec {
+    /// The secret's name.
+    pub fn secret(&self) -> &str {
         match self {
-            DeliveryStatus::Pending => "pending",
-            DeliveryStatus::Attempting => "attempting",
-            DeliveryStatus::Delivered => "delivered",
-            DeliveryStatus::Failed => "failed",
+            CredentialSpec::Bearer { secret }
+            | CredentialSpec::Basic { secret, .. }
+            | CredentialSpec::Header { secret, .. }
+            | CredentialSpec::HmacSha256 { secret, .. } => secret,
         }
     }
-    fn parse(s: &str) -> DeliveryStatus {
-        match s {
-            "pending" => DeliveryStatus::Pending,
-            "attempting" => DeliveryStatus::Attempting,
-            "delivered" => DeliveryStatus::Delivered,
-            _ => DeliveryStatus::Failed,
-        }
+    /// `kind:secret-name`, as the API shows it.
+    pub fn label(&self) -> String {
+        let kind = match self {
+            CredentialSpec::Bearer { .. } => "bearer",
+            CredentialSpec::Basic { .. } => "basic",
+            CredentialSpec::Header { .. } => "header",
+            CredentialSpec::HmacSha256 { .. } => "hmac-sha256",
+        };
+        format!("{kind}:{}", self.secret())
     }
 }
 
@@ -111,8 +160,8 @@ pub struct NewDelivery {
     pub headers: Vec<(String, String)>,
     /// Body.
     pub body: Vec<u8>,
-    /// The credential to inject, as JSON naming a secret (never its value).
-    pub credential: Option<serde_json::Value>,
+    /// The credential to inject, naming a secret (never its value).
+    pub credential: Option<CredentialSpec>,
 }
 
 /// A delivery as `GET /deliveries` shows it (the body and headers stay in
@@ -158,7 +207,7 @@ pub struct DeliveryRow {
     pub body: Vec<u8>,
     /// The credential to inject (not shown by the API).
     #[serde(skip)]
-    pub credential_spec: Option<serde_json::Value>,
+    pub credential_spec: Option<CredentialSpec>,
 }
 
 /// Totals for `/metrics`.
@@ -176,7 +225,7 @@ const COLS: &str = "id, plugin, message_id, session, key, method, url, status, a
 
 fn delivery(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliveryRow> {
     let credential: Option<String> = r.get(14)?;
-    let spec: Option<serde_json::Value> = credential.as_deref().and_then(|c| serde_json::from_str(c).ok());
+    let spec: Option<CredentialSpec> = credential.as_deref().and_then(|c| serde_json::from_str(c).ok());
     let headers: String = r.get(15)?;
     Ok(DeliveryRow {
         id: r.get(0)?,
@@ -193,13 +242,7 @@ fn delivery(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliveryRow> {
         finished_at: r.get(11)?,
         last_status: r.get(12)?,
         last_error: r.get(13)?,
-        credential: spec.as_ref().map(|s| {
-            format!(
-                "{}:{}",
-                s["kind"].as_str().unwrap_or("?"),
-                s["secret"].as_str().unwrap_or("?")
-            )
-        }),
+        credential: spec.as_ref().map(CredentialSpec::label),
         headers: serde_json::from_str(&headers).unwrap_or_default(),
         body: r.get(16)?,
         credential_spec: spec,
@@ -269,7 +312,9 @@ impl Store {
                     d.url,
                     serde_json::to_string(&d.headers).unwrap_or_else(|_| "[]".into()),
                     d.body,
-                    d.credential.as_ref().map(|c| c.to_string()),
+                    d.credential
+                        .as_ref()
+                        .map(|c| serde_json::to_string(c).expect("a credential spec serializes")),
                     now,
                 ],
             )?;

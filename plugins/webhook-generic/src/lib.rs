@@ -3,6 +3,12 @@
 //! secret never enters this plugin) and a JSON body
 //! `{"text": "...", "session"?: "...", "provider"?: "...", "metadata"?: {...}}`.
 //! An `Idempotency-Key` header dedupes redeliveries.
+//!
+//! With `"callback_url": "https://…"` in the body (its host on the
+//! plugin's `http_allow`), the outcome is POSTed there when the message
+//! ends, as JSON `{messageId, session, status, response, error}` signed by
+//! the host: `X-Wasmux-Signature: sha256=<hex HMAC-SHA256 of the body
+//! keyed with the plugin's secret `secret`>`.
 
 use serde_json::{Value, json};
 use wasmux_sdk::*;
@@ -29,11 +35,18 @@ impl WebhookHandler for Generic {
             Some(Value::String(s)) => s.clone(),
             Some(_) => return refuse(ErrorKind::InvalidInput, "`session` must be a string"),
         };
-        let metadata = match body.get("metadata") {
+        let mut metadata = match body.get("metadata") {
             None | Some(Value::Null) => json!({}),
             Some(m @ Value::Object(_)) => m.clone(),
             Some(_) => return refuse(ErrorKind::InvalidInput, "`metadata` must be an object"),
         };
+        match body.get("callback_url") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(url)) if url.starts_with("https://") || url.starts_with("http://") => {
+                metadata["replyTo"] = json!({ "callbackUrl": url });
+            }
+            Some(_) => return refuse(ErrorKind::InvalidInput, "`callback_url` must be an http(s) URL"),
+        }
         let mut action = enqueue(session.clone(), text);
         action.create_with_provider = body["provider"].as_str().map(str::to_string);
         action.metadata = metadata.to_string();
@@ -45,4 +58,39 @@ impl WebhookHandler for Generic {
     }
 }
 
-wasmux_sdk::webhook!(Generic);
+impl ReplyHandler for Generic {
+    fn on_outcome(o: Outcome) -> Result<Vec<OutboundRequest>, PluginError> {
+        let target: Value = serde_json::from_str(&o.message.target)
+            .map_err(|e| error(ErrorKind::InvalidInput, format!("reply target is not JSON: {e}")))?;
+        let Some(url) = target["callbackUrl"].as_str() else {
+            return Ok(Vec::new());
+        };
+        let status = match &o.status {
+            OutcomeStatus::Done => "done",
+            OutcomeStatus::Failed => "failed",
+            OutcomeStatus::Aborted => "aborted",
+            OutcomeStatus::Cancelled => "cancelled",
+            OutcomeStatus::Other(s) => s.as_str(),
+        };
+        let body = json!({
+            "messageId": o.message.message_id,
+            "session": o.message.session,
+            "status": status,
+            "response": o.response,
+            "error": o.error,
+        });
+        Ok(vec![OutboundRequest {
+            key: "callback".into(),
+            method: "POST".into(),
+            url: url.to_string(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.to_string().into_bytes(),
+            credential: Some(Credential::HmacSha256(HeaderCredential {
+                name: "x-wasmux-signature".into(),
+                secret: "secret".into(),
+            })),
+        }])
+    }
+}
+
+wasmux_sdk::integration!(Generic);
