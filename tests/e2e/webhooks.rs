@@ -310,7 +310,7 @@ async fn a_trapping_webhook_fails_only_its_request() -> Result<()> {
 #[tokio::test]
 async fn drop_in_webhook_route_lives_and_dies_with_its_file() -> Result<()> {
     let config = format!(
-        "{CONFIG}\n[plugins.drop]\ngrants = [\"crypto\", \"enqueue\"]\nsecrets = {{ secret = \"dropsecret\" }}\nconfig = {{ default_session = \"dropped\" }}\n[plugins.copycat]\ngrants = [\"crypto\", \"enqueue\"]\n"
+        "{CONFIG}\n[plugins.drop]\ngrants = [\"crypto\", \"enqueue\", \"http\"]\nsecrets = {{ secret = \"dropsecret\" }}\nconfig = {{ default_session = \"dropped\" }}\n[plugins.copycat]\ngrants = [\"crypto\", \"enqueue\", \"http\"]\n"
     );
     let d = TestDaemon::start_with(&config, |_| Ok(())).await?;
     let dir = tempfile::tempdir()?;

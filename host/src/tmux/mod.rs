@@ -109,17 +109,12 @@ impl Tmux {
         }
     }
 
-    /// Names of the sessions on this server (empty if no server runs).
+    /// Names of the sessions on this server (empty if no server runs, or
+    /// it was exiting: the last session just went).
     pub async fn list_sessions(&self) -> Result<Vec<String>, TmuxError> {
         match self.run(&["list-sessions", "-F", "#{session_name}"]).await {
             Ok(out) => Ok(out.lines().map(str::to_string).collect()),
-            Err(TmuxError::Command { message, .. })
-                if message.contains("no server running")
-                    || message.contains("error connecting")
-                    || message.contains("No such file") =>
-            {
-                Ok(Vec::new())
-            }
+            Err(TmuxError::Command { message, .. }) if server_absent(&message) => Ok(Vec::new()),
             Err(e) => Err(e),
         }
     }
@@ -129,11 +124,7 @@ impl Tmux {
         let target = format!("={name}");
         match self.run(&["kill-session", "-t", &target]).await {
             Ok(_) => Ok(()),
-            Err(TmuxError::Command { message, .. })
-                if message.contains("can't find")
-                    || message.contains("no server")
-                    || message.contains("error connecting") =>
-            {
+            Err(TmuxError::Command { message, .. }) if message.contains("can't find") || server_absent(&message) => {
                 Ok(())
             }
             Err(e) => Err(e),
@@ -217,5 +208,30 @@ mod tests {
         assert_eq!(shell_quote("/a/b"), "/a/b");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
         assert_eq!(shell_quote(""), "''");
+    }
+}
+
+/// Whether tmux's `message` says no server answers on the socket: none
+/// runs, the socket is stale or missing, or the server exited while the
+/// command connected (its last session had just been killed).
+fn server_absent(message: &str) -> bool {
+    [
+        "no server running",
+        "error connecting",
+        "No such file",
+        "server exited unexpectedly",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
+}
+
+#[cfg(test)]
+mod absent_tests {
+    #[test]
+    fn a_server_exiting_under_the_command_counts_as_absent() {
+        assert!(super::server_absent("server exited unexpectedly"));
+        assert!(super::server_absent("no server running on /tmp/x"));
+        assert!(super::server_absent("error connecting to /tmp/x (Connection refused)"));
+        assert!(!super::server_absent("can't find session: =x"));
     }
 }
